@@ -1,1 +1,17 @@
-//! placeholder
+//! The loyalty service: a stateless axum HTTP API over a serializable points ledger in
+//! PostgreSQL or CockroachDB.
+//!
+//! - [`domain`]: value types parsed at the edge (points, money, references, the earn rule);
+//! - [`store`]: all SQL, the serializable retry loop, idempotency, the audit;
+//! - [`routes`]: the HTTP API, one module per resource;
+//! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
+
+pub mod config;
+pub mod domain;
+pub mod embedded;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

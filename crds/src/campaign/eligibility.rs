@@ -1,0 +1,133 @@
+//! Whether a booking qualifies for a campaign.
+
+use super::Eligibility;
+use crate::common::{Channel, Money, PartnerCode, ProductType, RegionName, ResidencyGroup, Tier};
+
+/// What the service knows about a booking when it earns points for it.
+#[derive(Debug, Clone, Copy)]
+pub struct EarnContext<'a> {
+    /// What was booked.
+    pub product_type: ProductType,
+    /// The member's tier at the time of the booking.
+    pub tier: Tier,
+    /// The member's residency group.
+    pub residency_group: &'a ResidencyGroup,
+    /// The member's home region.
+    pub region: &'a RegionName,
+    /// The partner the booking came through, if any.
+    pub partner: Option<&'a PartnerCode>,
+    /// Where the booking was made.
+    pub channel: Channel,
+    /// What the booking cost.
+    pub spend: &'a Money,
+}
+
+impl Eligibility {
+    /// Whether a booking qualifies: each non-empty list contains the booking's value, and the
+    /// spend reaches `minSpend` in the same currency.
+    pub fn matches(&self, ctx: &EarnContext<'_>) -> bool {
+        fn allows<T: PartialEq>(list: &[T], value: &T) -> bool {
+            list.is_empty() || list.contains(value)
+        }
+        let partner_ok =
+            self.partners.is_empty() || ctx.partner.is_some_and(|p| self.partners.contains(p));
+        let spend_ok = self.min_spend.as_ref().is_none_or(|min| {
+            min.currency == ctx.spend.currency && ctx.spend.amount_minor >= min.amount_minor
+        });
+        allows(&self.product_types, &ctx.product_type)
+            && allows(&self.tiers, &ctx.tier)
+            && allows(&self.residency_groups, ctx.residency_group)
+            && allows(&self.regions, ctx.region)
+            && allows(&self.channels, &ctx.channel)
+            && partner_ok
+            && spend_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Booking {
+        group: ResidencyGroup,
+        region: RegionName,
+        partner: PartnerCode,
+        spend: Money,
+    }
+
+    fn booking(amount_minor: i64, currency: &str) -> Booking {
+        Booking {
+            group: "eu".parse().unwrap(),
+            region: "eu-west-1".parse().unwrap(),
+            partner: "AF".parse().unwrap(),
+            spend: Money {
+                amount_minor,
+                currency: currency.parse().unwrap(),
+            },
+        }
+    }
+
+    fn ctx(b: &Booking, partner: bool) -> EarnContext<'_> {
+        EarnContext {
+            product_type: ProductType::Hotel,
+            tier: Tier::Gold,
+            residency_group: &b.group,
+            region: &b.region,
+            partner: partner.then_some(&b.partner),
+            channel: Channel::App,
+            spend: &b.spend,
+        }
+    }
+
+    #[test]
+    fn empty_eligibility_matches_every_booking() {
+        let b = booking(1, "EUR");
+        assert!(Eligibility::default().matches(&ctx(&b, false)));
+    }
+
+    #[test]
+    fn each_non_empty_list_must_contain_the_bookings_value() {
+        let b = booking(10_000, "EUR");
+        let hotels = Eligibility {
+            product_types: vec![ProductType::Hotel],
+            tiers: vec![Tier::Gold, Tier::Genius],
+            ..Default::default()
+        };
+        assert!(hotels.matches(&ctx(&b, false)));
+        let flights = Eligibility {
+            product_types: vec![ProductType::Flight],
+            ..Default::default()
+        };
+        assert!(!flights.matches(&ctx(&b, false)));
+        let web_only = Eligibility {
+            channels: vec![Channel::Web],
+            ..Default::default()
+        };
+        assert!(!web_only.matches(&ctx(&b, false)));
+    }
+
+    #[test]
+    fn a_partner_list_excludes_bookings_without_a_partner() {
+        let b = booking(10_000, "EUR");
+        let air_france = Eligibility {
+            partners: vec!["AF".parse().unwrap()],
+            ..Default::default()
+        };
+        assert!(air_france.matches(&ctx(&b, true)));
+        assert!(!air_france.matches(&ctx(&b, false)));
+    }
+
+    #[test]
+    fn min_spend_is_inclusive_and_never_converts_currencies() {
+        let min = Eligibility {
+            min_spend: Some(Money {
+                amount_minor: 5_000,
+                currency: "EUR".parse().unwrap(),
+            }),
+            ..Default::default()
+        };
+        assert!(min.matches(&ctx(&booking(5_000, "EUR"), false)));
+        assert!(!min.matches(&ctx(&booking(4_999, "EUR"), false)));
+        assert!(!min.matches(&ctx(&booking(500_000, "USD"), false)));
+    }
+}

@@ -1,0 +1,135 @@
+//! The business vocabulary: what is booked, who books it, through which channel, and when.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::CurrencyCode;
+
+/// An amount of money: minor units (cents) of an ISO 4217 currency. Never a float.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Money {
+    /// The amount in the currency's minor units, e.g. `5000` for 50.00 EUR.
+    #[schemars(range(min = 0))]
+    pub amount_minor: i64,
+    /// The ISO 4217 currency code, e.g. `EUR`.
+    pub currency: CurrencyCode,
+}
+
+/// What a booking is for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProductType {
+    /// A hotel stay.
+    Hotel,
+    /// A flight.
+    Flight,
+    /// A car rental.
+    Car,
+    /// An experience: tours, tickets, activities.
+    Experience,
+}
+
+impl ProductType {
+    /// Every product type, in a stable order.
+    pub const ALL: [ProductType; 4] = [Self::Hotel, Self::Flight, Self::Car, Self::Experience];
+}
+
+/// A member's tier, lowest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// The tier every member starts in.
+    Basic,
+    /// The first earned tier.
+    Silver,
+    /// The second earned tier.
+    Gold,
+    /// The top tier.
+    Genius,
+}
+
+impl Tier {
+    /// Every tier, lowest first.
+    pub const ALL: [Tier; 4] = [Self::Basic, Self::Silver, Self::Gold, Self::Genius];
+}
+
+/// Where a booking was made.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// The website.
+    Web,
+    /// The mobile app.
+    App,
+    /// The call center, on the member's behalf.
+    CallCenter,
+    /// A partner's own channel.
+    Partner,
+}
+
+/// A day of the week, as a campaign's recurrence names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Weekday {
+    /// Monday.
+    Monday,
+    /// Tuesday.
+    Tuesday,
+    /// Wednesday.
+    Wednesday,
+    /// Thursday.
+    Thursday,
+    /// Friday.
+    Friday,
+    /// Saturday.
+    Saturday,
+    /// Sunday.
+    Sunday,
+}
+
+impl From<Weekday> for chrono::Weekday {
+    fn from(day: Weekday) -> Self {
+        match day {
+            Weekday::Monday => chrono::Weekday::Mon,
+            Weekday::Tuesday => chrono::Weekday::Tue,
+            Weekday::Wednesday => chrono::Weekday::Wed,
+            Weekday::Thursday => chrono::Weekday::Thu,
+            Weekday::Friday => chrono::Weekday::Fri,
+            Weekday::Saturday => chrono::Weekday::Sat,
+            Weekday::Sunday => chrono::Weekday::Sun,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_serializes_in_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&Channel::CallCenter).unwrap(),
+            "\"call-center\""
+        );
+        assert_eq!(
+            serde_json::to_string(&ProductType::Hotel).unwrap(),
+            "\"hotel\""
+        );
+        assert_eq!(serde_json::to_string(&Tier::Genius).unwrap(), "\"genius\"");
+        assert_eq!(
+            serde_json::to_string(&Weekday::Saturday).unwrap(),
+            "\"Saturday\""
+        );
+    }
+
+    #[test]
+    fn tiers_order_from_lowest_to_highest() {
+        assert!(Tier::Basic < Tier::Silver && Tier::Gold < Tier::Genius);
+    }
+}

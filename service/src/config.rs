@@ -1,0 +1,200 @@
+//! Configuration: defaults, then an optional TOML file, then `LOYALTY_*` environment
+//! variables (nested keys joined with `__`, e.g. `LOYALTY_DATABASE__POOL_SIZE=32`).
+//! The database URL is a [`Secret`]: it never appears in logs or `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Upper bound of the connection pool; PostgreSQL's harness allows 300 connections and
+/// several service instances may share one database.
+pub const MAX_POOL_SIZE: usize = 128;
+/// Longest hold a caller may ask for: seven days.
+pub const MAX_HOLD_TTL_S: u64 = 7 * 24 * 3600;
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// The cloud region this instance runs in, e.g. `eu-west-1`.
+    pub region: String,
+    pub database: DatabaseConfig,
+    pub ledger: LedgerConfig,
+    pub jobs: JobsConfig,
+    /// `pretty` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://...` of PostgreSQL or CockroachDB. Absent: the embedded PostgreSQL.
+    pub url: Option<Secret>,
+    pub pool_size: usize,
+    /// How long a request waits for a pooled connection before it is refused.
+    pub pool_wait_ms: u64,
+    /// Where the embedded PostgreSQL keeps its data between runs.
+    pub embedded_data_dir: PathBuf,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Lifetime of an earned lot.
+    pub lot_expiry_days: u32,
+    /// Hold lifetime when the caller does not ask for one.
+    pub default_hold_ttl_s: u64,
+    /// How often the cached rates snapshot is reloaded.
+    pub rates_refresh_ms: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// How often the in-process hold-expiry sweep runs; 0 disables it.
+    pub hold_expiry_interval_ms: u64,
+    /// Holds expired per sweep, at most.
+    pub batch_size: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            region: "eu-west-1".to_owned(),
+            database: DatabaseConfig {
+                url: None,
+                pool_size: 16,
+                pool_wait_ms: 2_000,
+                embedded_data_dir: PathBuf::from(".data/pg"),
+            },
+            ledger: LedgerConfig {
+                lot_expiry_days: 365,
+                default_hold_ttl_s: 900,
+                rates_refresh_ms: 5_000,
+            },
+            jobs: JobsConfig {
+                hold_expiry_interval_ms: 5_000,
+                batch_size: 100,
+            },
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("LOYALTY_").split("__"))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let db = &self.database;
+        if db.pool_size == 0 || db.pool_size > MAX_POOL_SIZE {
+            return Err(ConfigError(format!(
+                "database.pool_size must be 1..={MAX_POOL_SIZE}"
+            )));
+        }
+        if self.ledger.lot_expiry_days == 0 {
+            return Err(ConfigError(
+                "ledger.lot_expiry_days must be positive".into(),
+            ));
+        }
+        let ttl = self.ledger.default_hold_ttl_s;
+        if ttl == 0 || ttl > MAX_HOLD_TTL_S {
+            return Err(ConfigError(format!(
+                "ledger.default_hold_ttl_s must be 1..={MAX_HOLD_TTL_S}"
+            )));
+        }
+        if !(1..=10_000).contains(&self.jobs.batch_size) {
+            return Err(ConfigError("jobs.batch_size must be 1..=10000".into()));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// A value that must never be logged.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = Secret::new("postgres://app:hunter2@db/loyalty");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_config_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("loyalty-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, "region = \"us-east-1\"\n[database]\npool_size = 8\n").unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.database.pool_size, 8);
+        assert_eq!(config.ledger.lot_expiry_days, 365);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        let dir = std::env::temp_dir().join(format!("loyalty-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, "[database]\npool_size = 0\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,28 @@
+//! Value types of the loyalty domain. Request bodies are parsed into these once, at the
+//! edge, so the rest of the service never sees an unchecked amount or reference.
+
+pub mod earn;
+mod money;
+mod points;
+mod text;
+
+pub use earn::{EarnRates, PointsBreakdown, ProductType, compute_base_points};
+pub use money::{CurrencyCode, Money};
+pub use points::Points;
+pub use text::{CountryCode, ExternalId, IdempotencyKey, Reference, Source};
+
+/// Why a value failed to parse: a stable machine-readable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Prometheus metrics of the service, registered in one registry per [`Metrics`] so that
+//! several app instances in one test process do not collide.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in seconds: sub-millisecond up to the 500 ms redemption budget and beyond.
+const LATENCY_BUCKETS_S: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
+    pub tx_retries: IntCounterVec,
+    pub tx_outcomes: IntCounterVec,
+    pub pool_wait: HistogramVec,
+    pub points_earned: IntCounter,
+    pub points_redeemed: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "loyalty_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "loyalty_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(LATENCY_BUCKETS_S.to_vec()),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let tx_retries = IntCounterVec::new(
+            Opts::new(
+                "loyalty_tx_retries_total",
+                "Transaction re-runs by SQLSTATE",
+            ),
+            &["sqlstate"],
+        )
+        .expect("valid metric");
+        let tx_outcomes = IntCounterVec::new(
+            Opts::new("loyalty_tx_total", "Transactions by operation and outcome"),
+            &["operation", "outcome"],
+        )
+        .expect("valid metric");
+        let pool_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "loyalty_db_pool_wait_seconds",
+                "Time spent waiting for a pooled connection",
+            )
+            .buckets(LATENCY_BUCKETS_S.to_vec()),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let points_earned =
+            IntCounter::new("loyalty_points_earned_total", "Points earned").expect("valid metric");
+        let points_redeemed = IntCounter::new(
+            "loyalty_points_redeemed_total",
+            "Points redeemed (direct redemptions and hold captures)",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_latency.clone()),
+            Box::new(tx_retries.clone()),
+            Box::new(tx_outcomes.clone()),
+            Box::new(pool_wait.clone()),
+            Box::new(points_earned.clone()),
+            Box::new(points_redeemed.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_latency,
+            tx_retries,
+            tx_outcomes,
+            pool_wait,
+            points_earned,
+            points_redeemed,
+        }
+    }
+
+    /// The registry in Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to a Vec cannot fail");
+        String::from_utf8(out).expect("prometheus text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /v1/members/{member_id}/history?limit=&cursor=`: ledger entries, newest first.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{ApiPath, ApiQuery, AppState};
+use crate::error::ApiError;
+use crate::store::HistoryPage;
+use crate::store::history::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/members/{member_id}/history", get(history))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[tracing::instrument(skip(app, params))]
+async fn history(
+    State(app): State<AppState>,
+    ApiPath(member_id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1..={MAX_PAGE_SIZE}"),
+        )
+        .with_field("limit"));
+    }
+    let before = params
+        .cursor
+        .map(|c| c.parse::<i64>().ok().filter(|seq| *seq > 0))
+        .map(|c| {
+            c.ok_or_else(|| {
+                ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+                    .with_field("cursor")
+            })
+        })
+        .transpose()?;
+    Ok(Json(
+        app.db
+            .history(app.region(), member_id, before, limit)
+            .await?,
+    ))
+}

@@ -1,0 +1,180 @@
+//! The HTTP API, v1. Each resource's module exports its routes; this module holds the
+//! shared state and the extractors that turn raw requests into checked values or a JSON
+//! error with a stable code.
+
+mod admin;
+mod earn;
+mod health;
+mod history;
+mod holds;
+mod members;
+pub mod openapi;
+mod redeem;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::domain::{IdempotencyKey, Invalid};
+use crate::error::ApiError;
+use crate::store::{Db, IdemRequest, RatesCache, Stored};
+
+/// Largest request body accepted; every v1 body is far smaller.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub rates: RatesCache,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn region(&self) -> &str {
+        &self.config.region
+    }
+}
+
+/// All routes of the API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(members::routes())
+        .merge(earn::routes())
+        .merge(redeem::routes())
+        .merge(holds::routes())
+        .merge(history::routes())
+        .merge(admin::routes())
+        .merge(health::routes())
+        .merge(openapi::routes())
+}
+
+/// A JSON body: `application/json`, within [`MAX_BODY_BYTES`], well-formed, and matching
+/// `T` exactly (request types deny unknown fields). Keeps the parsed JSON for the
+/// idempotency fingerprint.
+pub struct ApiJson<T> {
+    pub body: T,
+    pub raw: Value,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+        let raw: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        })?;
+        let body = serde_path_to_error::deserialize(&raw).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::unprocessable("invalid_body", e.into_inner().to_string()).with_field(field)
+        })?;
+        Ok(Self { body, raw })
+    }
+}
+
+/// Path parameters, with a JSON 400 instead of axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Query parameters, with a JSON 400 instead of axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// The optional `Idempotency-Key` header, checked.
+pub struct IdemKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        let text = value.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be printable ASCII",
+            )
+        })?;
+        IdempotencyKey::parse(text)
+            .map(|k| Self(Some(k)))
+            .map_err(|e| ApiError::bad_request(e.code, e.message).with_field("Idempotency-Key"))
+    }
+}
+
+impl IdemKey {
+    /// The fingerprint of this request for the idempotency record.
+    pub fn request(&self, method: &str, path: &str, body: &Value) -> IdemRequest {
+        IdemRequest::new(
+            self.0.as_ref().map(IdempotencyKey::as_str),
+            method,
+            path,
+            body,
+        )
+    }
+}
+
+/// Maps a value's parse failure to a 422 naming the request field.
+pub fn at(field: &'static str) -> impl Fn(Invalid) -> ApiError {
+    move |e| ApiError::from(e).with_field(field)
+}
+
+impl IntoResponse for Stored {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if self.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}

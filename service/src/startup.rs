@@ -1,0 +1,156 @@
+//! Building and running the application: pool, migrations, rates cache, background jobs,
+//! middleware, and the HTTP server with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::routes::{AppState, MAX_BODY_BYTES, router};
+use crate::store::{Db, RatesCache, migrate};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A bound, not yet serving, application.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Connects to `database_url`, migrates, loads rates, starts the background jobs and
+    /// binds `config.listen`.
+    pub async fn build(config: Config, database_url: &str) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let pool_wait = Duration::from_millis(config.database.pool_wait_ms);
+        let db = Db::connect(database_url, config.database.pool_size, pool_wait, metrics)?;
+        {
+            let client = db.conn().await?;
+            migrate::run(&client).await?;
+        }
+        let rates = RatesCache::default();
+        rates.reload(&*db.conn().await?).await?;
+        let state = AppState {
+            db,
+            rates,
+            config: Arc::new(config),
+        };
+        spawn_jobs(&state);
+        let listener = TcpListener::bind(state.config.listen).await?;
+        let router = app(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The router with every middleware layer.
+pub fn app(state: AppState) -> Router {
+    router()
+        .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let metrics = app.db.metrics();
+    metrics
+        .http_requests
+        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .inc();
+    metrics
+        .http_latency
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Rates refresh and hold expiry, each on its own interval; failures are logged and the
+/// next tick tries again.
+fn spawn_jobs(state: &AppState) {
+    let refresh = Duration::from_millis(state.config.ledger.rates_refresh_ms.max(100));
+    let app = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(refresh);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let result = match app.db.conn().await {
+                Ok(client) => app.rates.reload(&client).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "rates refresh failed");
+            }
+        }
+    });
+    let interval_ms = state.config.jobs.hold_expiry_interval_ms;
+    if interval_ms == 0 {
+        return;
+    }
+    let app = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+        loop {
+            tick.tick().await;
+            match app
+                .db
+                .expire_holds(app.region(), app.config.jobs.batch_size)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired holds"),
+                Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,125 @@
+//! The first read of every member transaction: this region's fence row, the member's
+//! residency, and the member's balance row.
+
+use axum::http::StatusCode;
+use deadpool_postgres::ClientWrapper;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Result};
+
+/// A member's balance as read at the start of a transaction and updated in memory as
+/// entries are appended; written back once by [`MemberCtx::write_balance`](super::ledger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub available: i64,
+    pub pending: i64,
+    pub held: i64,
+    pub lifetime: i64,
+    pub qualifying: i64,
+    pub last_seq: i64,
+    pub last_hash: Vec<u8>,
+}
+
+/// Everything a member transaction needs to know before it writes.
+#[derive(Debug, Clone)]
+pub struct MemberCtx {
+    pub member_id: Uuid,
+    pub home_region: String,
+    pub tier: String,
+    /// The region this instance runs in (written on every ledger entry).
+    pub region: String,
+    pub balance: Balance,
+}
+
+/// Where this instance stands: must it refuse, and where should the caller go instead?
+pub(super) struct RegionRow {
+    pub state: String,
+    pub residency_group: String,
+}
+
+pub(super) async fn region_row(client: &ClientWrapper, region: &str) -> Result<RegionRow> {
+    let stmt = client
+        .prepare_cached("SELECT state, residency_group FROM regions WHERE name = $1")
+        .await?;
+    let row = client.query_opt(&stmt, &[&region]).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "region_unknown",
+            format!("this instance's region {region} is not declared"),
+        )
+    })?;
+    Ok(RegionRow {
+        state: row.get(0),
+        residency_group: row.get(1),
+    })
+}
+
+/// Refuses with 421 (and the endpoint that does serve the member) when this instance may not
+/// serve a member of `member_group` homed in a region served by `serving` at `endpoint`.
+pub(super) fn check_serves(
+    me: &RegionRow,
+    member_group: &str,
+    serving: &str,
+    endpoint: &str,
+) -> Result<()> {
+    if me.state == "active" && me.residency_group == member_group {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "wrong_region",
+        format!("this member is served by region {serving}"),
+    )
+    .with_details(json!({ "serving_region": serving, "endpoint": endpoint }))
+    .into())
+}
+
+/// Reads and checks the fence and residency, then locks and reads the member's balance.
+///
+/// The region row is read inside the caller's SERIALIZABLE transaction on purpose: if the
+/// operator fences this region concurrently, this transaction and the fence conflict and
+/// cannot both be ordered as if this write came after the fence (ADR 0004).
+pub async fn member_ctx(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+) -> Result<MemberCtx> {
+    let me = region_row(client, region).await?;
+    // FOR UPDATE only reduces contention between instances; SERIALIZABLE gives correctness.
+    let stmt = client
+        .prepare_cached(
+            "SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, \
+                    b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash \
+             FROM members m \
+             JOIN regions home ON home.name = m.home_region \
+             JOIN regions srv ON srv.name = home.served_by \
+             JOIN balances b ON b.member_id = m.id \
+             WHERE m.id = $1 \
+             FOR UPDATE OF b",
+        )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&member_id])
+        .await?
+        .ok_or_else(ApiError::member_not_found)?;
+    let group: String = row.get(1);
+    let serving: String = row.get(3);
+    let endpoint: String = row.get(4);
+    check_serves(&me, &group, &serving, &endpoint)?;
+    Ok(MemberCtx {
+        member_id,
+        home_region: row.get(0),
+        tier: row.get(2),
+        region: region.to_owned(),
+        balance: Balance {
+            available: row.get(5),
+            pending: row.get(6),
+            held: row.get(7),
+            lifetime: row.get(8),
+            qualifying: row.get(9),
+            last_seq: row.get(10),
+            last_hash: row.get(11),
+        },
+    })
+}

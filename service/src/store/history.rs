@@ -1,0 +1,95 @@
+//! The member's ledger, newest first, in cursor-paginated pages.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::Db;
+use super::members::member_on;
+use crate::error::Result;
+
+/// Largest page a client may ask for, and the page size when it does not say.
+pub const MAX_PAGE_SIZE: i64 = 200;
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+const _: () = assert!(DEFAULT_PAGE_SIZE <= MAX_PAGE_SIZE);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryView {
+    pub entry_id: Uuid,
+    pub seq: i64,
+    pub kind: String,
+    /// Change of spendable points.
+    pub points: i64,
+    pub pending_delta: i64,
+    pub held_delta: i64,
+    pub reason: String,
+    pub source: Option<String>,
+    pub reference: Option<String>,
+    pub hold_id: Option<Uuid>,
+    pub details: Value,
+    pub region: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPage {
+    pub entries: Vec<EntryView>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl Db {
+    /// `before` is the cursor of the previous page: entries with a smaller sequence number.
+    pub async fn history(
+        &self,
+        region: &str,
+        member_id: Uuid,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<HistoryPage> {
+        let client = self.conn().await?;
+        member_on(&client, region, member_id).await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id, seq, kind, available_delta, pending_delta, held_delta, reason, source, reference, \
+                        hold_id, details, written_in, created_at \
+                 FROM ledger_entries WHERE member_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+            )
+            .await?;
+        // One extra row tells whether there is a next page.
+        let rows = client
+            .query(
+                &stmt,
+                &[&member_id, &before.unwrap_or(i64::MAX), &(limit + 1)],
+            )
+            .await?;
+        let mut entries: Vec<EntryView> = rows
+            .iter()
+            .map(|r| EntryView {
+                entry_id: r.get(0),
+                seq: r.get(1),
+                kind: r.get(2),
+                points: r.get(3),
+                pending_delta: r.get(4),
+                held_delta: r.get(5),
+                reason: r.get(6),
+                source: r.get(7),
+                reference: r.get(8),
+                hold_id: r.get(9),
+                details: r.get(10),
+                region: r.get(11),
+                created_at: r.get(12),
+            })
+            .collect();
+        let more = entries.len() as i64 > limit;
+        entries.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| entries.last().map(|e| e.seq.to_string()))
+            .flatten();
+        Ok(HistoryPage {
+            entries,
+            next_cursor,
+        })
+    }
+}

@@ -1,0 +1,395 @@
+//! Two-phase redemption: a hold reserves points (they leave `available` for `held`), then
+//! is captured in full or in part (the rest is released), voided, or expires.
+//!
+//! Transitions: active → captured | voided | expired. Every other transition is a 409
+//! `hold_not_active` naming the hold's state; capturing more than held is a 422.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use deadpool_postgres::ClientWrapper;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::context::{MemberCtx, member_ctx};
+use super::earn::balance_json;
+use super::idempotency::Output;
+use super::ledger::{Deltas, Draft, EntryKind};
+use super::lots::{self, Allocation};
+use super::redeem::ensure_available;
+use super::{Db, IdemRequest, Stored, now_micros};
+use crate::domain::{Points, Reference};
+use crate::error::{ApiError, Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub points: Points,
+    pub reference: Reference,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureRequest {
+    /// Points to capture; `None` captures the whole hold.
+    pub points: Option<Points>,
+}
+
+struct HoldRow {
+    id: Uuid,
+    points: i64,
+    state: String,
+    expires_at: DateTime<Utc>,
+    allocations: Vec<Allocation>,
+}
+
+async fn load_hold(client: &ClientWrapper, member_id: Uuid, hold_id: Uuid) -> Result<HoldRow> {
+    let stmt = client
+        .prepare_cached("SELECT points, state, expires_at, allocations FROM holds WHERE id = $1 AND member_id = $2")
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&hold_id, &member_id])
+        .await?
+        .ok_or_else(|| ApiError::not_found("hold_not_found", "this member has no such hold"))?;
+    let allocations = serde_json::from_value(row.get(3)).map_err(|e| {
+        tracing::error!(%hold_id, error = %e, "stored hold allocations are unreadable");
+        ApiError::conflict(
+            "ledger_inconsistent",
+            "the hold's allocations are unreadable; run the audit",
+        )
+    })?;
+    Ok(HoldRow {
+        id: hold_id,
+        points: row.get(0),
+        state: row.get(1),
+        expires_at: row.get(2),
+        allocations,
+    })
+}
+
+fn ensure_active(hold: &HoldRow) -> Result<()> {
+    if hold.state != "active" {
+        return Err(
+            ApiError::conflict("hold_not_active", format!("the hold is {}", hold.state))
+                .with_details(json!({ "state": hold.state }))
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+async fn set_state(
+    client: &ClientWrapper,
+    hold_id: Uuid,
+    state: &str,
+    captured: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let stmt = client
+        .prepare_cached("UPDATE holds SET state = $2, captured = $3, updated_at = $4 WHERE id = $1")
+        .await?;
+    client
+        .execute(&stmt, &[&hold_id, &state, &captured, &now])
+        .await?;
+    Ok(())
+}
+
+/// Gives `allocations` back to their lots and moves their points from held to available.
+async fn release(
+    client: &ClientWrapper,
+    ctx: &mut MemberCtx,
+    hold: &HoldRow,
+    allocations: &[Allocation],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let points: i64 = allocations.iter().map(|a| a.points).sum();
+    if points == 0 {
+        return Ok(0);
+    }
+    lots::adjust(client, allocations, 1).await?;
+    ctx.append(
+        client,
+        now,
+        Draft {
+            kind: EntryKind::Void,
+            deltas: Deltas {
+                available: points,
+                held: -points,
+                ..Deltas::default()
+            },
+            reason,
+            source: None,
+            reference: None,
+            hold_id: Some(hold.id),
+            details: json!({ "lots": allocations }),
+        },
+    )
+    .await?;
+    Ok(points)
+}
+
+async fn hold_unit(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+    req: &HoldRequest,
+) -> Result<Output> {
+    let mut ctx = member_ctx(client, region, member_id).await?;
+    ensure_available(&ctx, req.points)?;
+    let points = req.points.get();
+    let taken = lots::consume(client, member_id, points, None).await?;
+    let now = now_micros();
+    let hold_id = Uuid::new_v4();
+    let expires_at = now + req.ttl;
+    ctx.append(
+        client,
+        now,
+        Draft {
+            kind: EntryKind::Hold,
+            deltas: Deltas {
+                available: -points,
+                held: points,
+                ..Deltas::default()
+            },
+            reason: "hold",
+            source: None,
+            reference: Some(req.reference.as_str()),
+            hold_id: Some(hold_id),
+            details: json!({ "lots": taken }),
+        },
+    )
+    .await?;
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $8)",
+        )
+        .await?;
+    let allocations = json!(taken);
+    client
+        .execute(
+            &stmt,
+            &[
+                &hold_id,
+                &member_id,
+                &ctx.home_region,
+                &points,
+                &req.reference.as_str(),
+                &allocations,
+                &expires_at,
+                &now,
+            ],
+        )
+        .await?;
+    ctx.write_balance(client, now).await?;
+    let body = json!({
+        "hold_id": hold_id,
+        "member_id": member_id,
+        "points": points,
+        "reference": req.reference.as_str(),
+        "state": "active",
+        "expires_at": expires_at,
+        "balance": balance_json(&ctx.balance),
+    });
+    Ok(Output {
+        status: StatusCode::CREATED,
+        body,
+        home_region: ctx.home_region,
+        replayed: false,
+    })
+}
+
+async fn capture_unit(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+    hold_id: Uuid,
+    req: &CaptureRequest,
+) -> Result<Output> {
+    let mut ctx = member_ctx(client, region, member_id).await?;
+    let hold = load_hold(client, member_id, hold_id).await?;
+    ensure_active(&hold)?;
+    let now = now_micros();
+    if hold.expires_at <= now {
+        return Err(ApiError::conflict("hold_expired", "the hold has expired").into());
+    }
+    let captured = req.points.map_or(hold.points, Points::get);
+    if captured > hold.points {
+        return Err(ApiError::unprocessable(
+            "capture_exceeds_hold",
+            format!("the hold is for {} points", hold.points),
+        )
+        .with_field("points")
+        .into());
+    }
+    let (kept, released_lots) = lots::split_release(&hold.allocations, captured);
+    ctx.append(
+        client,
+        now,
+        Draft {
+            kind: EntryKind::Capture,
+            deltas: Deltas {
+                held: -captured,
+                ..Deltas::default()
+            },
+            reason: "hold captured",
+            source: None,
+            reference: None,
+            hold_id: Some(hold_id),
+            details: json!({ "lots": kept }),
+        },
+    )
+    .await?;
+    let released = release(
+        client,
+        &mut ctx,
+        &hold,
+        &released_lots,
+        "remainder of partial capture released",
+        now,
+    )
+    .await?;
+    set_state(client, hold_id, "captured", captured, now).await?;
+    ctx.write_balance(client, now).await?;
+    let body = json!({
+        "hold_id": hold_id,
+        "member_id": member_id,
+        "state": "captured",
+        "captured": captured,
+        "released": released,
+        "balance": balance_json(&ctx.balance),
+    });
+    Ok(Output {
+        status: StatusCode::OK,
+        body,
+        home_region: ctx.home_region,
+        replayed: false,
+    })
+}
+
+/// Voids an active hold (`state` "voided"), or expires it (`state` "expired").
+async fn end_hold(
+    client: &ClientWrapper,
+    ctx: &mut MemberCtx,
+    hold: &HoldRow,
+    state: &str,
+    reason: &str,
+) -> Result<i64> {
+    ensure_active(hold)?;
+    let now = now_micros();
+    let released = release(client, ctx, hold, &hold.allocations, reason, now).await?;
+    set_state(client, hold.id, state, 0, now).await?;
+    ctx.write_balance(client, now).await?;
+    Ok(released)
+}
+
+async fn void_unit(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+    hold_id: Uuid,
+) -> Result<Output> {
+    let mut ctx = member_ctx(client, region, member_id).await?;
+    let hold = load_hold(client, member_id, hold_id).await?;
+    let released = end_hold(client, &mut ctx, &hold, "voided", "hold voided").await?;
+    let body = json!({
+        "hold_id": hold_id,
+        "member_id": member_id,
+        "state": "voided",
+        "released": released,
+        "balance": balance_json(&ctx.balance),
+    });
+    Ok(Output {
+        status: StatusCode::OK,
+        body,
+        home_region: ctx.home_region,
+        replayed: false,
+    })
+}
+
+impl Db {
+    pub async fn hold(
+        &self,
+        region: &str,
+        member_id: Uuid,
+        idem: &IdemRequest,
+        req: HoldRequest,
+    ) -> Result<Stored> {
+        let _queue = self.member_lock(member_id).await;
+        self.mutate("hold", idem, |client| {
+            let (region, req) = (region.to_owned(), req.clone());
+            Box::pin(async move { hold_unit(client, &region, member_id, &req).await })
+        })
+        .await
+    }
+
+    pub async fn capture(
+        &self,
+        region: &str,
+        member_id: Uuid,
+        hold_id: Uuid,
+        idem: &IdemRequest,
+        req: CaptureRequest,
+    ) -> Result<Stored> {
+        let _queue = self.member_lock(member_id).await;
+        self.mutate("capture", idem, |client| {
+            let (region, req) = (region.to_owned(), req.clone());
+            Box::pin(async move { capture_unit(client, &region, member_id, hold_id, &req).await })
+        })
+        .await
+    }
+
+    pub async fn void(
+        &self,
+        region: &str,
+        member_id: Uuid,
+        hold_id: Uuid,
+        idem: &IdemRequest,
+    ) -> Result<Stored> {
+        let _queue = self.member_lock(member_id).await;
+        self.mutate("void", idem, |client| {
+            let region = region.to_owned();
+            Box::pin(async move { void_unit(client, &region, member_id, hold_id).await })
+        })
+        .await
+    }
+
+    /// Expires up to `batch` active holds whose time has passed, each in its own member
+    /// transaction. Safe to run from several replicas at once: a hold another runner already
+    /// ended is skipped (its state is no longer active), and SERIALIZABLE orders the rest.
+    /// Returns how many holds this call expired.
+    pub async fn expire_holds(&self, region: &str, batch: i64) -> Result<u64> {
+        let candidates = {
+            let client = self.conn().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, member_id FROM holds WHERE state = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+                )
+                .await?;
+            client.query(&stmt, &[&now_micros(), &batch]).await?
+        };
+        let mut expired = 0;
+        for row in candidates {
+            let (hold_id, member_id): (Uuid, Uuid) = (row.get(0), row.get(1));
+            let _queue = self.member_lock(member_id).await;
+            let outcome = self
+                .serializable("expire_hold", |client| {
+                    let region = region.to_owned();
+                    Box::pin(async move {
+                        let mut ctx = member_ctx(client, &region, member_id).await?;
+                        let hold = load_hold(client, member_id, hold_id).await?;
+                        end_hold(client, &mut ctx, &hold, "expired", "hold expired").await
+                    })
+                })
+                .await;
+            match outcome {
+                Ok(_) => expired += 1,
+                // Ended by someone else, or a member this region does not serve.
+                Err(Error::Api(e)) => {
+                    tracing::debug!(%hold_id, code = e.code, "hold not expired here")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+}

@@ -1,0 +1,183 @@
+//! Idempotency records and [`Db::mutate`], the one way the service writes.
+//!
+//! Each mutating request carries a key: the client's `Idempotency-Key`, or one the service
+//! makes up when the client sent none (so that an ambiguous commit can still be resolved).
+//! The record, with a hash of the request and the response, is written in the same
+//! transaction as the mutation. A replay gets the stored response; the same key with a
+//! different request is refused with 409. Refusals (4xx) are not stored: nothing was
+//! written, so the retried request is simply evaluated again.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::ClientWrapper;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::ledger::canonical_json;
+use super::{Db, now_micros};
+use crate::error::{ApiError, Result};
+
+/// How many times an ambiguous commit is resolved and the work re-run before giving up.
+const MAX_AMBIGUITY_ROUNDS: u32 = 3;
+
+/// The key and fingerprint of one mutating request.
+#[derive(Debug, Clone)]
+pub struct IdemRequest {
+    key: String,
+    hash: Vec<u8>,
+}
+
+impl IdemRequest {
+    /// `client_key` is the validated header value, if the client sent one.
+    pub fn new(client_key: Option<&str>, method: &str, path: &str, body: &Value) -> Self {
+        let key = match client_key {
+            Some(k) => format!("c:{k}"),
+            None => format!("s:{}", Uuid::new_v4()),
+        };
+        let mut h = Sha256::new();
+        for part in [method, path, &canonical_json(body)] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        Self {
+            key,
+            hash: h.finalize().to_vec(),
+        }
+    }
+}
+
+/// What a unit of work answers, before it is stored.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub status: StatusCode,
+    pub body: Value,
+    /// Where the record lives (REGIONAL BY ROW on CockroachDB).
+    pub home_region: String,
+    /// The unit answered from an earlier write (e.g. a booking already earned).
+    pub replayed: bool,
+}
+
+/// A response as the handler sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub status: StatusCode,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+async fn lookup(client: &ClientWrapper, idem: &IdemRequest) -> Result<Option<Stored>> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT request_hash, status, response FROM idempotency_keys WHERE key = $1",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&stmt, &[&idem.key]).await? else {
+        return Ok(None);
+    };
+    let hash: Vec<u8> = row.get(0);
+    if hash != idem.hash {
+        return Err(ApiError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )
+        .into());
+    }
+    let status = u16::try_from(row.get::<_, i32>(1))
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    Ok(Some(Stored {
+        status,
+        body: row.get(2),
+        replayed: true,
+    }))
+}
+
+async fn store(
+    client: &ClientWrapper,
+    idem: &IdemRequest,
+    out: &Output,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    let status = i32::from(out.status.as_u16());
+    client
+        .execute(
+            &stmt,
+            &[
+                &idem.key,
+                &out.home_region,
+                &idem.hash,
+                &status,
+                &out.body,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Runs one mutating unit of work with its idempotency record (see the module docs).
+    ///
+    /// `unit` is called once per attempt and must return a future that borrows only the
+    /// connection: everything else it needs is cloned in.
+    pub async fn mutate<F>(
+        &self,
+        operation: &'static str,
+        idem: &IdemRequest,
+        unit: F,
+    ) -> Result<Stored>
+    where
+        F: for<'c> Fn(&'c ClientWrapper) -> BoxFuture<'c, Result<Output>>,
+    {
+        for _ in 0..MAX_AMBIGUITY_ROUNDS {
+            let outcome = self
+                .serializable(operation, |client| {
+                    let work = unit(client);
+                    let idem = idem.clone();
+                    Box::pin(async move {
+                        if let Some(stored) = lookup(client, &idem).await? {
+                            return Ok(stored);
+                        }
+                        let out = work.await?;
+                        store(client, &idem, &out, now_micros()).await?;
+                        Ok(Stored {
+                            status: out.status,
+                            body: out.body,
+                            replayed: out.replayed,
+                        })
+                    })
+                })
+                .await?;
+            if let Some(stored) = outcome {
+                return Ok(stored);
+            }
+            // The commit may or may not have happened: the record says which.
+            let client = self.conn().await?;
+            if let Some(stored) = lookup(&client, idem).await? {
+                return Ok(Stored {
+                    replayed: false,
+                    ..stored
+                });
+            }
+            tracing::warn!(
+                operation,
+                "ambiguous commit did not happen; running the work again"
+            );
+        }
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "commit_unknown",
+            "the outcome of the write is unknown; retry with the same Idempotency-Key",
+        )
+        .into())
+    }
+}

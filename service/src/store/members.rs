@@ -1,0 +1,249 @@
+//! Enrolment and the member and balance reads.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use deadpool_postgres::ClientWrapper;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::context::{RegionRow, check_serves, region_row};
+use super::idempotency::Output;
+use super::ledger::genesis_hash;
+use super::{Db, IdemRequest, Stored, now_micros};
+use crate::domain::{CountryCode, ExternalId};
+use crate::error::{ApiError, Result};
+
+/// The window of the balance's `expiring_soon` figure.
+pub const EXPIRING_SOON_DAYS: i64 = 30;
+
+#[derive(Debug, Clone)]
+pub struct EnrolRequest {
+    pub external_id: ExternalId,
+    pub country: CountryCode,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub member_id: Uuid,
+    pub external_id: String,
+    pub country: String,
+    pub home_region: String,
+    pub residency_group: String,
+    pub tier: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BalanceView {
+    pub member_id: Uuid,
+    pub available: i64,
+    pub pending: i64,
+    pub held: i64,
+    pub lifetime: i64,
+    pub qualifying: i64,
+    pub tier: String,
+    /// Points of lots expiring within the next 30 days.
+    pub expiring_soon: i64,
+    pub expiring_soon_days: i64,
+}
+
+fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Result<RegionRow> {
+    match (state, group) {
+        (Some(state), Some(residency_group)) => Ok(RegionRow {
+            state,
+            residency_group,
+        }),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "region_unknown",
+            format!("this instance's region {region} is not declared"),
+        )
+        .into()),
+    }
+}
+
+async fn enrol_unit(client: &ClientWrapper, region: &str, req: &EnrolRequest) -> Result<Output> {
+    let me = region_row(client, region).await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT home.name, home.residency_group, home.served_by, srv.endpoint \
+             FROM country_homes c JOIN regions home ON home.name = c.region \
+             JOIN regions srv ON srv.name = home.served_by WHERE c.country = $1",
+        )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&req.country.as_str()])
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unsupported_country",
+                "no region homes members from this country",
+            )
+            .with_field("country")
+        })?;
+    let (home_region, group): (String, String) = (row.get(0), row.get(1));
+    check_serves(&me, &group, row.get(2), row.get(3))?;
+
+    let existing = client
+        .prepare_cached("SELECT id FROM members WHERE external_id = $1")
+        .await?;
+    if let Some(row) = client
+        .query_opt(&existing, &[&req.external_id.as_str()])
+        .await?
+    {
+        let id: Uuid = row.get(0);
+        return Err(
+            ApiError::conflict("member_exists", "a member with this external_id exists")
+                .with_field("external_id")
+                .with_details(json!({ "member_id": id }))
+                .into(),
+        );
+    }
+    let now = now_micros();
+    let id = Uuid::new_v4();
+    let insert = client
+        .prepare_cached(
+            "INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'basic', $6)",
+        )
+        .await?;
+    client
+        .execute(
+            &insert,
+            &[
+                &id,
+                &req.external_id.as_str(),
+                &req.country.as_str(),
+                &home_region,
+                &group,
+                &now,
+            ],
+        )
+        .await?;
+    let balance = client
+        .prepare_cached(
+            "INSERT INTO balances (member_id, home_region, last_hash, updated_at) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    client
+        .execute(&balance, &[&id, &home_region, &genesis_hash(id), &now])
+        .await?;
+    let view = MemberView {
+        member_id: id,
+        external_id: req.external_id.as_str().to_owned(),
+        country: req.country.as_str().to_owned(),
+        home_region: home_region.clone(),
+        residency_group: group,
+        tier: "basic".to_owned(),
+        created_at: now,
+    };
+    Ok(Output {
+        status: StatusCode::CREATED,
+        body: json!(view),
+        home_region,
+        replayed: false,
+    })
+}
+
+/// Reads a member this instance may serve (404 if unknown, 421 if served elsewhere).
+pub(super) async fn member_on(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+) -> Result<MemberView> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT m.external_id, m.country, m.home_region, m.residency_group, m.tier, m.created_at, \
+                    home.served_by, srv.endpoint, \
+                    (SELECT state FROM regions WHERE name = $2), \
+                    (SELECT residency_group FROM regions WHERE name = $2) \
+             FROM members m JOIN regions home ON home.name = m.home_region \
+             JOIN regions srv ON srv.name = home.served_by WHERE m.id = $1",
+        )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&member_id, &region])
+        .await?
+        .ok_or_else(ApiError::member_not_found)?;
+    let me = region_from(row.get(8), row.get(9), region)?;
+    let group: String = row.get(3);
+    check_serves(&me, &group, row.get(6), row.get(7))?;
+    Ok(MemberView {
+        member_id,
+        external_id: row.get(0),
+        country: row.get(1),
+        home_region: row.get(2),
+        residency_group: group,
+        tier: row.get(4),
+        created_at: row.get(5),
+    })
+}
+
+impl Db {
+    pub async fn enrol(
+        &self,
+        region: &str,
+        idem: &IdemRequest,
+        req: EnrolRequest,
+    ) -> Result<Stored> {
+        self.mutate("enrol", idem, |client| {
+            let (region, req) = (region.to_owned(), req.clone());
+            Box::pin(async move { enrol_unit(client, &region, &req).await })
+        })
+        .await
+    }
+
+    pub async fn member(&self, region: &str, member_id: Uuid) -> Result<MemberView> {
+        let client = self.conn().await?;
+        member_on(&client, region, member_id).await
+    }
+
+    /// One statement, one round trip: the balance read is the hottest path.
+    pub async fn balance(&self, region: &str, member_id: Uuid) -> Result<BalanceView> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT m.residency_group, home.served_by, srv.endpoint, m.tier, \
+                        b.available, b.pending, b.held, b.lifetime, b.qualifying, \
+                        (SELECT COALESCE(SUM(l.remaining), 0)::BIGINT FROM lots l \
+                          WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at < $3), \
+                        (SELECT state FROM regions WHERE name = $2), \
+                        (SELECT residency_group FROM regions WHERE name = $2) \
+                 FROM members m JOIN balances b ON b.member_id = m.id \
+                 JOIN regions home ON home.name = m.home_region \
+                 JOIN regions srv ON srv.name = home.served_by WHERE m.id = $1",
+            )
+            .await?;
+        let soon = Utc::now() + Duration::days(EXPIRING_SOON_DAYS);
+        let row = client
+            .query_opt(&stmt, &[&member_id, &region, &soon])
+            .await?
+            .ok_or_else(ApiError::member_not_found)?;
+        let me = region_from(row.get(10), row.get(11), region)?;
+        let group: String = row.get(0);
+        check_serves(&me, &group, row.get(1), row.get(2))?;
+        Ok(BalanceView {
+            member_id,
+            tier: row.get(3),
+            available: row.get(4),
+            pending: row.get(5),
+            held: row.get(6),
+            lifetime: row.get(7),
+            qualifying: row.get(8),
+            expiring_soon: row.get(9),
+            expiring_soon_days: EXPIRING_SOON_DAYS,
+        })
+    }
+}
+
+impl Db {
+    /// This region's state (`active`, `fenced`), or `None` when it is not declared.
+    pub async fn region_state(&self, region: &str) -> Result<Option<String>> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached("SELECT state FROM regions WHERE name = $1")
+            .await?;
+        Ok(client.query_opt(&stmt, &[&region]).await?.map(|r| r.get(0)))
+    }
+}

@@ -1,0 +1,50 @@
+//! Schema migrations, owned by the service alone (the operator writes rows, never tables).
+//!
+//! Each migration is a SQL file compiled into the binary and applied once, in order,
+//! recorded in `schema_migrations`. A migration must be idempotent (`IF NOT EXISTS`) so
+//! that two instances starting at once cannot break each other; the version row's primary
+//! key decides which one records it.
+
+use tokio_postgres::Client;
+
+use crate::error::Result;
+
+/// (version, name, SQL), in order. Never edit a released migration: add a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "ledger",
+    include_str!("../../migrations/0001_ledger.sql"),
+)];
+
+/// Applies every migration the database has not seen; returns how many were applied.
+pub async fn run(client: &Client) -> Result<usize> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await?;
+    let mut applied = 0;
+    for (version, name, sql) in MIGRATIONS {
+        let done = client
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await?
+            .is_some();
+        if done {
+            continue;
+        }
+        client.batch_execute(sql).await?;
+        client
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
+                &[version, name],
+            )
+            .await?;
+        tracing::info!(version, name, "migration applied");
+        applied += 1;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,41 @@
+//! Everything that speaks SQL. Handlers call the functions here with domain types; no SQL
+//! lives outside this module.
+//!
+//! Every write runs through [`Db::mutate`]: one SERIALIZABLE transaction that checks the
+//! region fence and the member's residency, replays or refuses a reused Idempotency-Key,
+//! performs the unit of work and stores its response, retried as a whole on serialization
+//! failures.
+
+pub mod audit;
+mod context;
+mod earn;
+pub mod history;
+mod holds;
+mod idempotency;
+mod ledger;
+mod lots;
+mod members;
+pub mod migrate;
+mod rates;
+mod redeem;
+pub mod seed;
+mod tx;
+
+pub use context::MemberCtx;
+pub use earn::{EarnRequest, ReverseRequest};
+pub use history::HistoryPage;
+pub use holds::{CaptureRequest, HoldRequest};
+pub use idempotency::{IdemRequest, Stored};
+pub use members::{BalanceView, EnrolRequest, MemberView};
+pub use rates::RatesCache;
+pub use redeem::RedeemRequest;
+pub use tx::Db;
+
+use chrono::{DateTime, Utc};
+
+/// The current time truncated to microseconds, PostgreSQL's and CockroachDB's timestamp
+/// precision, so that what the ledger hashes is exactly what it stores.
+pub fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).expect("current time is in range")
+}

@@ -1,0 +1,100 @@
+//! Direct redemption: points leave the balance at once, earliest-expiring lots first.
+
+use axum::http::StatusCode;
+use deadpool_postgres::ClientWrapper;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::context::{MemberCtx, member_ctx};
+use super::earn::balance_json;
+use super::idempotency::Output;
+use super::ledger::{Deltas, Draft, EntryKind};
+use super::{Db, IdemRequest, Stored, lots, now_micros};
+use crate::domain::{Points, Reference};
+use crate::error::{ApiError, Result};
+
+#[derive(Debug, Clone)]
+pub struct RedeemRequest {
+    pub points: Points,
+    pub reference: Reference,
+}
+
+/// Refuses a movement of `points` out of `available` that would overdraw it.
+pub(super) fn ensure_available(ctx: &MemberCtx, points: Points) -> Result<()> {
+    if ctx.balance.available < points.get() {
+        return Err(ApiError::unprocessable(
+            "insufficient_points",
+            format!(
+                "{} points requested, {} available",
+                points.get(),
+                ctx.balance.available
+            ),
+        )
+        .with_field("points")
+        .with_details(json!({ "available": ctx.balance.available }))
+        .into());
+    }
+    Ok(())
+}
+
+async fn redeem_unit(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+    req: &RedeemRequest,
+) -> Result<Output> {
+    let mut ctx = member_ctx(client, region, member_id).await?;
+    ensure_available(&ctx, req.points)?;
+    let points = req.points.get();
+    let taken = lots::consume(client, member_id, points, None).await?;
+    let now = now_micros();
+    let entry = ctx
+        .append(
+            client,
+            now,
+            Draft {
+                kind: EntryKind::Redeem,
+                deltas: Deltas {
+                    available: -points,
+                    ..Deltas::default()
+                },
+                reason: "redemption",
+                source: None,
+                reference: Some(req.reference.as_str()),
+                hold_id: None,
+                details: json!({ "lots": taken }),
+            },
+        )
+        .await?;
+    ctx.write_balance(client, now).await?;
+    let body = json!({
+        "entry_id": entry.id,
+        "member_id": member_id,
+        "points": points,
+        "reference": req.reference.as_str(),
+        "balance": balance_json(&ctx.balance),
+    });
+    Ok(Output {
+        status: StatusCode::CREATED,
+        body,
+        home_region: ctx.home_region,
+        replayed: false,
+    })
+}
+
+impl Db {
+    pub async fn redeem(
+        &self,
+        region: &str,
+        member_id: Uuid,
+        idem: &IdemRequest,
+        req: RedeemRequest,
+    ) -> Result<Stored> {
+        let _queue = self.member_lock(member_id).await;
+        self.mutate("redeem", idem, |client| {
+            let (region, req) = (region.to_owned(), req.clone());
+            Box::pin(async move { redeem_unit(client, &region, member_id, &req).await })
+        })
+        .await
+    }
+}

@@ -1,0 +1,144 @@
+//! Reference data and demo members for development, the README's examples and the tests.
+//! In production the operator writes regions from LoyaltyRegion resources and rates come
+//! from the programme's configuration; these rows are the local sandbox's stand-ins.
+//! Every insert is `ON CONFLICT DO NOTHING`, so seeding twice changes nothing.
+
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::ledger::genesis_hash;
+use super::now_micros;
+use crate::error::Result;
+
+/// (region, residency group, endpoint, countries homed there).
+pub const REGIONS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "eu-west-1",
+        "eu",
+        "http://127.0.0.1:8080",
+        &["FR", "IE", "ES", "PT", "NL", "BE", "LU"],
+    ),
+    (
+        "eu-central-1",
+        "eu",
+        "http://127.0.0.1:8081",
+        &["DE", "AT", "IT", "PL", "CZ", "DK", "SE"],
+    ),
+    (
+        "us-east-1",
+        "us",
+        "http://127.0.0.1:8082",
+        &["US", "CA", "MX"],
+    ),
+    (
+        "ap-southeast-1",
+        "apac",
+        "http://127.0.0.1:8083",
+        &["SG", "JP", "AU"],
+    ),
+];
+
+/// (ISO-4217 code, minor-unit digits, value of one unit in EUR × 10^6).
+pub const CURRENCIES: &[(&str, i32, i64)] = &[
+    ("EUR", 2, 1_000_000),
+    ("USD", 2, 920_000),
+    ("GBP", 2, 1_170_000),
+    ("CHF", 2, 1_050_000),
+    ("JPY", 0, 6_100),
+    ("SGD", 2, 690_000),
+    ("AUD", 2, 610_000),
+    ("KWD", 3, 3_000_000),
+];
+
+/// (product, points per EUR × 1000).
+pub const EARN_RATES: &[(&str, i64)] = &[
+    ("hotel", 10_000),
+    ("flight", 5_000),
+    ("car", 5_000),
+    ("experience", 8_000),
+];
+
+/// (member id, external id, country): the README's examples use these.
+pub const DEMO_MEMBERS: &[(u128, &str, &str)] = &[
+    (
+        0x0000_0000_0000_4000_8000_0000_0000_0001,
+        "demo-alice",
+        "FR",
+    ),
+    (
+        0x0000_0000_0000_4000_8000_0000_0000_0002,
+        "demo-bruno",
+        "DE",
+    ),
+    (
+        0x0000_0000_0000_4000_8000_0000_0000_0003,
+        "demo-carla",
+        "US",
+    ),
+];
+
+pub async fn reference_data(client: &Client) -> Result<()> {
+    for (name, group, endpoint, countries) in REGIONS {
+        client
+            .execute(
+                "INSERT INTO regions (name, residency_group, endpoint, served_by) VALUES ($1, $2, $3, $1) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[name, group, endpoint],
+            )
+            .await?;
+        for country in *countries {
+            client
+                .execute(
+                    "INSERT INTO country_homes (country, region) VALUES ($1, $2) ON CONFLICT (country) DO NOTHING",
+                    &[country, name],
+                )
+                .await?;
+        }
+    }
+    for (code, exponent, rate) in CURRENCIES {
+        client
+            .execute(
+                "INSERT INTO currencies (code, exponent, eur_rate_ppm) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
+                &[code, exponent, rate],
+            )
+            .await?;
+    }
+    for (product, rate) in EARN_RATES {
+        client
+            .execute(
+                "INSERT INTO earn_rates (product, points_per_eur_milli) VALUES ($1, $2) ON CONFLICT (product) DO NOTHING",
+                &[product, rate],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn demo_members(client: &Client) -> Result<()> {
+    let now = now_micros();
+    for (id, external_id, country) in DEMO_MEMBERS {
+        let id = Uuid::from_u128(*id);
+        let row = client
+            .query_one(
+                "SELECT r.name, r.residency_group FROM country_homes c JOIN regions r ON r.name = c.region WHERE c.country = $1",
+                &[country],
+            )
+            .await?;
+        let (home, group): (String, String) = (row.get(0), row.get(1));
+        client
+            .execute(
+                "INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'basic', $6) ON CONFLICT (id) DO NOTHING",
+                &[&id, external_id, country, &home, &group, &now],
+            )
+            .await?;
+        client
+            .execute(
+                "INSERT INTO balances (member_id, home_region, last_hash, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (member_id) DO NOTHING",
+                &[&id, &home, &genesis_hash(id), &now],
+            )
+            .await?;
+    }
+    Ok(())
+}

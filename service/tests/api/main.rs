@@ -1,0 +1,10 @@
+//! Integration tests of the loyalty service: real HTTP against an instance on port 0, on
+//! a fresh database of the test process's own PostgreSQL (one binary keeps link time down).
+
+mod bad_input;
+mod concurrency;
+mod helpers;
+mod holds;
+mod ledger;
+mod members;
+mod operations;
