@@ -49,16 +49,17 @@ pub struct LedgerConfig {
     pub lot_expiry_days: u32,
     /// Hold lifetime when the caller does not ask for one.
     pub default_hold_ttl_s: u64,
-    /// How often the cached rates snapshot is reloaded.
-    pub rates_refresh_ms: u64,
+    /// How often rates, tiers and the campaign set's version are polled: a configuration
+    /// change takes effect within this bound.
+    pub config_poll_ms: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsConfig {
-    /// How often the in-process hold-expiry sweep runs; 0 disables it.
-    pub hold_expiry_interval_ms: u64,
-    /// Holds expired per sweep, at most.
+    /// How often the in-process sweeps (hold expiry, lot expiry, vesting) run; 0 disables them.
+    pub interval_ms: u64,
+    /// Holds expired, or members whose lots are expired or vested, per sweep, at most.
     pub batch_size: i64,
 }
 
@@ -83,10 +84,10 @@ impl Default for Config {
             ledger: LedgerConfig {
                 lot_expiry_days: 365,
                 default_hold_ttl_s: 900,
-                rates_refresh_ms: 5_000,
+                config_poll_ms: 1_000,
             },
             jobs: JobsConfig {
-                hold_expiry_interval_ms: 5_000,
+                interval_ms: 5_000,
                 batch_size: 100,
             },
             log_format: LogFormat::Pretty,

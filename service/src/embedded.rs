@@ -9,6 +9,12 @@ use pgharness::{Durability, PgConfig, PgServer};
 /// The database the service uses inside the embedded cluster.
 pub const DATABASE: &str = "loyalty";
 
+/// Where the running embedded database's URL is written: `pg-url` beside the data
+/// directory (`.data/pg-url` by default).
+pub fn url_file(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.parent().unwrap_or(Path::new(".")).join("pg-url")
+}
+
 /// Starts (or reuses) the cluster in `data_dir` and makes sure [`DATABASE`] exists.
 pub async fn start(data_dir: &Path) -> anyhow::Result<PgServer> {
     std::fs::create_dir_all(data_dir)?;

@@ -59,7 +59,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let server = embedded::start(&config.database.embedded_data_dir)
                 .await
                 .context("starting the embedded PostgreSQL")?;
-            tracing::info!(url = %server.url(embedded::DATABASE), "embedded PostgreSQL started");
+            let url = server.url(embedded::DATABASE);
+            // Next to the data directory, so that psql, the operator and the sandbox
+            // can find the running database: `psql "$(cat .data/pg-url)"`.
+            let url_file = embedded::url_file(&config.database.embedded_data_dir);
+            std::fs::write(&url_file, format!("{url}\n"))
+                .with_context(|| format!("writing {}", url_file.display()))?;
+            tracing::info!(%url, file = %url_file.display(), "embedded PostgreSQL started");
             (server.url(embedded::DATABASE), Some(server))
         }
     };

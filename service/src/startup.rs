@@ -1,4 +1,4 @@
-//! Building and running the application: pool, migrations, rates cache, background jobs,
+//! Building and running the application: pool, migrations, programme cache, background jobs,
 //! middleware, and the HTTP server with graceful shutdown.
 
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, MAX_BODY_BYTES, router};
-use crate::store::{Db, RatesCache, migrate};
+use crate::store::{Db, ProgrammeCache, migrate};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,7 +31,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to `database_url`, migrates, loads rates, starts the background jobs and
+    /// Connects to `database_url`, migrates, loads the programme, starts the background jobs and
     /// binds `config.listen`.
     pub async fn build(config: Config, database_url: &str) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
@@ -41,11 +41,11 @@ impl Application {
             let client = db.conn().await?;
             migrate::run(&client).await?;
         }
-        let rates = RatesCache::default();
-        rates.reload(&*db.conn().await?).await?;
+        let programme = ProgrammeCache::default();
+        programme.poll(&*db.conn().await?).await?;
         let state = AppState {
             db,
-            rates,
+            programme,
             config: Arc::new(config),
         };
         spawn_jobs(&state);
@@ -114,26 +114,26 @@ async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -
     response
 }
 
-/// Rates refresh and hold expiry, each on its own interval; failures are logged and the
-/// next tick tries again.
+/// The configuration poll and the sweeps, each on its own interval; failures are logged and
+/// the next tick tries again. Every sweep is safe to run on several replicas at once.
 fn spawn_jobs(state: &AppState) {
-    let refresh = Duration::from_millis(state.config.ledger.rates_refresh_ms.max(100));
+    let poll = Duration::from_millis(state.config.ledger.config_poll_ms.max(100));
     let app = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(refresh);
+        let mut tick = tokio::time::interval(poll);
         tick.tick().await;
         loop {
             tick.tick().await;
             let result = match app.db.conn().await {
-                Ok(client) => app.rates.reload(&client).await,
+                Ok(client) => app.programme.poll(&client).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                tracing::warn!(error = %e, "rates refresh failed");
+                tracing::warn!(error = %e, "configuration poll failed");
             }
         }
     });
-    let interval_ms = state.config.jobs.hold_expiry_interval_ms;
+    let interval_ms = state.config.jobs.interval_ms;
     if interval_ms == 0 {
         return;
     }
@@ -142,14 +142,15 @@ fn spawn_jobs(state: &AppState) {
         let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
         loop {
             tick.tick().await;
+            let ladder = app.programme.snapshot().tiers.clone();
             match app
                 .db
-                .expire_holds(app.region(), app.config.jobs.batch_size)
+                .run_sweeps(app.region(), app.config.jobs.batch_size, &ladder)
                 .await
             {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "expired holds"),
-                Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+                Ok(report) if report.is_empty() => {}
+                Ok(report) => tracing::info!(?report, "sweeps"),
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
             }
         }
     });

@@ -9,44 +9,29 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::points::MAX_POINTS_PER_OPERATION;
 use super::{Invalid, Money, Points};
 
-/// The bookable products that earn points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProductType {
-    Hotel,
-    Flight,
-    Car,
-    Experience,
+pub use loyalty_crds::common::ProductType;
+
+/// The product type's name on the wire (`hotel`, `flight`, `car`, `experience`).
+pub fn product_name(product: ProductType) -> String {
+    serde_json::to_value(product)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
-impl ProductType {
-    pub const ALL: [ProductType; 4] = [Self::Hotel, Self::Flight, Self::Car, Self::Experience];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hotel => "hotel",
-            Self::Flight => "flight",
-            Self::Car => "car",
-            Self::Experience => "experience",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == raw)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "unknown_product",
-                    "product must be one of hotel, flight, car, experience",
-                )
-            })
-    }
+/// Parses a product type name, with the API's error code.
+pub fn parse_product(raw: &str) -> Result<ProductType, Invalid> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        Invalid::new(
+            "unknown_product",
+            "product must be one of hotel, flight, car, experience",
+        )
+    })
 }
 
 /// One currency's conversion into EUR.
@@ -68,6 +53,12 @@ pub struct EarnRates {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PointsBreakdown {
     pub product: ProductType,
+    /// The exact base points are `numerator / denominator`; multipliers apply to this
+    /// fraction so that rounding happens once (see `rules`).
+    #[serde(skip)]
+    numerator: i128,
+    #[serde(skip)]
+    denominator: i128,
     pub amount_minor: i64,
     pub currency: String,
     pub eur_rate_ppm: i64,
@@ -99,7 +90,7 @@ pub fn compute_base_points(
     let per_eur_milli = *rates.products.get(&product).ok_or_else(|| {
         Invalid::new(
             "unknown_product",
-            format!("no earn rate for {}", product.as_str()),
+            format!("no earn rate for {}", product_name(product)),
         )
     })?;
     let numerator = i128::from(spend.amount_minor())
@@ -126,6 +117,8 @@ pub fn compute_base_points(
         i64::try_from(points).map_err(|_| Invalid::new("points_too_large", "points overflow"))?;
     Ok(PointsBreakdown {
         product,
+        numerator,
+        denominator,
         amount_minor: spend.amount_minor(),
         currency: spend.currency().as_str().to_owned(),
         eur_rate_ppm: currency.eur_rate_ppm,
@@ -135,6 +128,14 @@ pub fn compute_base_points(
 }
 
 impl PointsBreakdown {
+    pub fn exact_numerator(&self) -> i128 {
+        self.numerator
+    }
+
+    pub fn exact_denominator(&self) -> i128 {
+        self.denominator
+    }
+
     /// The points to award, refusing a booking that earns nothing (a lot must hold at least
     /// one point).
     pub fn awarded(&self) -> Result<Points, Invalid> {
@@ -144,10 +145,11 @@ impl PointsBreakdown {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rates() -> EarnRates {
+    /// EUR, JPY and USD; hotel and flight rates.
+    pub(crate) fn rates() -> EarnRates {
         let mut r = EarnRates::default();
         r.currencies.insert(
             "EUR".into(),

@@ -4,9 +4,12 @@
 pub mod earn;
 mod money;
 mod points;
+pub mod rules;
 mod text;
 
-pub use earn::{EarnRates, PointsBreakdown, ProductType, compute_base_points};
+pub use earn::{
+    EarnRates, PointsBreakdown, ProductType, compute_base_points, parse_product, product_name,
+};
 pub use money::{CurrencyCode, Money};
 pub use points::Points;
 pub use text::{CountryCode, ExternalId, IdempotencyKey, Reference, Source};

@@ -1,20 +1,21 @@
-//! Operator endpoints: `GET /v1/admin/audit` and `POST /v1/admin/jobs/expire-holds`.
+//! Operator endpoints: `GET /v1/admin/audit` and `POST /v1/admin/jobs/sweep` (one round of
+//! hold expiry, lot expiry and vesting, as the background job runs it).
 //! Authentication arrives in a later change; deployments must keep `/v1/admin` off the
 //! public ingress until then (docs/operations.md).
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Value, json};
 
 use super::AppState;
 use crate::error::ApiError;
 use crate::store::audit::AuditReport;
+use crate::store::sweeps::SweepReport;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/audit", get(audit))
-        .route("/v1/admin/jobs/expire-holds", post(expire_holds))
+        .route("/v1/admin/jobs/sweep", post(sweep))
 }
 
 #[tracing::instrument(skip_all)]
@@ -23,10 +24,11 @@ async fn audit(State(app): State<AppState>) -> Result<Json<AuditReport>, ApiErro
 }
 
 #[tracing::instrument(skip_all)]
-async fn expire_holds(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let expired = app
+async fn sweep(State(app): State<AppState>) -> Result<Json<SweepReport>, ApiError> {
+    let ladder = app.programme.snapshot().tiers.clone();
+    let report = app
         .db
-        .expire_holds(app.region(), app.config.jobs.batch_size)
+        .run_sweeps(app.region(), app.config.jobs.batch_size, &ladder)
         .await?;
-    Ok(Json(json!({ "expired": expired })))
+    Ok(Json(report))
 }

@@ -1,20 +1,27 @@
 //! `POST /v1/members/{member_id}/earn`, `POST /v1/members/{member_id}/reversals` and
-//! `POST /v1/quote` (what a booking would earn, writing nothing).
+//! `POST /v1/quote` (what a booking would earn, with its tier and campaign breakdown,
+//! writing nothing).
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use loyalty_crds::common::{Channel, PartnerCode, Tier};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ApiJson, ApiPath, AppState, IdemKey, at};
-use crate::domain::{
-    Money, Points, PointsBreakdown, ProductType, Reference, Source, compute_base_points,
-};
+use crate::domain::{Invalid, Money, Points, Reference, Source, parse_product};
 use crate::error::ApiError;
-use crate::store::{EarnRequest, ReverseRequest, Stored};
+use crate::store::{EarnRequest, ReverseRequest, Stored, plan_earn};
+
+/// How far in the past a booking may be reported, and how far ahead points may vest.
+const MAX_BOOKING_AGE_DAYS: i64 = 365;
+const MAX_VESTING_DAYS: i64 = 730;
+/// Clock skew tolerated on `booked_at`.
+const MAX_CLOCK_SKEW_S: i64 = 300;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,19 +37,76 @@ pub struct MoneyBody {
     currency: String,
 }
 
-impl MoneyBody {
-    fn parse(&self) -> Result<Money, ApiError> {
-        Money::new(self.amount_minor, &self.currency).map_err(at("spend"))
-    }
-}
-
+/// The booking fields shared by earn and quote.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EarnBody {
+struct BookingBody {
     source: String,
     booking_ref: String,
     product: String,
     spend: MoneyBody,
+    channel: Option<String>,
+    partner: Option<String>,
+    booked_at: Option<DateTime<Utc>>,
+    vests_at: Option<DateTime<Utc>>,
+}
+
+impl BookingBody {
+    fn parse(&self, now: DateTime<Utc>) -> Result<EarnRequest, ApiError> {
+        let channel = match &self.channel {
+            None => Channel::Web,
+            Some(raw) => serde_json::from_value(Value::String(raw.clone())).map_err(|_| {
+                ApiError::unprocessable(
+                    "unknown_channel",
+                    "channel must be one of web, app, call-center, partner",
+                )
+                .with_field("channel")
+            })?,
+        };
+        let partner = self
+            .partner
+            .as_deref()
+            .map(PartnerCode::new)
+            .transpose()
+            .map_err(|_| {
+                ApiError::unprocessable(
+                    "invalid_partner",
+                    "partner must be a partner code such as AF",
+                )
+                .with_field("partner")
+            })?;
+        let booked_at = self.booked_at.unwrap_or(now);
+        if booked_at > now + Duration::seconds(MAX_CLOCK_SKEW_S)
+            || booked_at < now - Duration::days(MAX_BOOKING_AGE_DAYS)
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_booked_at",
+                format!("booked_at must be in the last {MAX_BOOKING_AGE_DAYS} days and not in the future"),
+            )
+            .with_field("booked_at"));
+        }
+        if self
+            .vests_at
+            .is_some_and(|v| v > now + Duration::days(MAX_VESTING_DAYS))
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_vests_at",
+                format!("vests_at must be within {MAX_VESTING_DAYS} days"),
+            )
+            .with_field("vests_at"));
+        }
+        Ok(EarnRequest {
+            source: Source::parse(&self.source).map_err(at("source"))?,
+            booking_ref: Reference::parse(&self.booking_ref).map_err(at("booking_ref"))?,
+            product: parse_product(&self.product).map_err(at("product"))?,
+            spend: Money::new(self.spend.amount_minor, &self.spend.currency)
+                .map_err(at("spend"))?,
+            channel,
+            partner,
+            booked_at,
+            vests_at: self.vests_at,
+        })
+    }
 }
 
 #[tracing::instrument(skip(app, uri, key, json))]
@@ -51,15 +115,9 @@ async fn earn(
     ApiPath(member_id): ApiPath<Uuid>,
     uri: Uri,
     key: IdemKey,
-    json: ApiJson<EarnBody>,
+    json: ApiJson<BookingBody>,
 ) -> Result<Stored, ApiError> {
-    let b = &json.body;
-    let req = EarnRequest {
-        source: Source::parse(&b.source).map_err(at("source"))?,
-        booking_ref: Reference::parse(&b.booking_ref).map_err(at("booking_ref"))?,
-        product: ProductType::parse(&b.product).map_err(at("product"))?,
-        spend: b.spend.parse()?,
-    };
+    let req = json.body.parse(Utc::now())?;
     let idem = key.request("POST", uri.path(), &json.raw);
     let lot_expiry = Duration::days(i64::from(app.config.ledger.lot_expiry_days));
     let stored = app
@@ -69,7 +127,7 @@ async fn earn(
             member_id,
             &idem,
             req,
-            app.rates.snapshot(),
+            app.programme.snapshot(),
             lot_expiry,
         )
         .await?;
@@ -115,16 +173,68 @@ async fn reverse(
 struct QuoteBody {
     product: String,
     spend: MoneyBody,
+    channel: Option<String>,
+    partner: Option<String>,
+    booked_at: Option<DateTime<Utc>>,
+    /// Quote for this member's tier and residency; without it, a Basic member of this region.
+    member_id: Option<Uuid>,
 }
 
 #[tracing::instrument(skip_all)]
 async fn quote(
     State(app): State<AppState>,
     json: ApiJson<QuoteBody>,
-) -> Result<Json<PointsBreakdown>, ApiError> {
-    let product = ProductType::parse(&json.body.product).map_err(at("product"))?;
-    let spend = json.body.spend.parse()?;
-    let breakdown =
-        compute_base_points(&spend, product, &app.rates.snapshot()).map_err(at("spend"))?;
-    Ok(Json(breakdown))
+) -> Result<Json<Value>, ApiError> {
+    let q = &json.body;
+    let booking = BookingBody {
+        source: "quote".to_owned(),
+        booking_ref: "quote".to_owned(),
+        product: q.product.clone(),
+        spend: MoneyBody {
+            amount_minor: q.spend.amount_minor,
+            currency: q.spend.currency.clone(),
+        },
+        channel: q.channel.clone(),
+        partner: q.partner.clone(),
+        booked_at: q.booked_at,
+        vests_at: None,
+    };
+    let req = booking.parse(Utc::now())?;
+    let (tier, group, region) = match q.member_id {
+        Some(id) => {
+            let m = app.db.member(app.region(), id).await?;
+            (
+                serde_json::from_value(Value::String(m.tier)).unwrap_or(Tier::Basic),
+                m.residency_group,
+                m.home_region,
+            )
+        }
+        None => {
+            let (_, group) = app.db.region_info(app.region()).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "region_unknown",
+                    "this instance's region is not declared",
+                )
+            })?;
+            (Tier::Basic, group, app.region().to_owned())
+        }
+    };
+    let programme = app.programme.snapshot();
+    let (breakdown, plan) = plan_earn(&programme, &req, tier, &group, &region)?;
+    let campaign_points: i64 = plan.campaigns.iter().map(|c| c.points).sum();
+    let total = plan
+        .tier_points
+        .checked_add(campaign_points)
+        .ok_or_else(|| ApiError::from(Invalid::new("points_too_large", "too many points")))?;
+    Ok(Json(json!({
+        "points": total,
+        "base_points": breakdown.base_points,
+        "calculation": breakdown,
+        "tier": plan.tier,
+        "tier_multiplier_milli": plan.tier_multiplier_milli,
+        "tier_points": plan.tier_points,
+        "campaigns": plan.campaigns,
+        "note": "campaign points are before per-member caps and budgets, which the earn applies",
+    })))
 }

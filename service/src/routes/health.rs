@@ -21,13 +21,18 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "alive" }))
 }
 
+/// Also reports the campaign set version this instance evaluates, so a marketer (or a
+/// test) can see when a campaign change is live here.
 async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
-    match app.db.region_state(app.region()).await {
-        Ok(Some(state)) if state == "active" => (
+    let campaigns_version = app.programme.snapshot().campaigns_version;
+    match app.db.region_info(app.region()).await {
+        Ok(Some((state, _))) if state == "active" => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "region_state": state })),
+            Json(
+                json!({ "status": "ready", "region_state": state, "campaigns_version": campaigns_version }),
+            ),
         ),
-        Ok(Some(state)) => (
+        Ok(Some((state, _))) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
                 json!({ "status": "not_ready", "reason": "region_not_active", "region_state": state }),

@@ -9,10 +9,13 @@ use uuid::Uuid;
 use super::{ApiPath, ApiQuery, AppState};
 use crate::error::ApiError;
 use crate::store::HistoryPage;
+use crate::store::history::ExpiringView;
 use crate::store::history::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/members/{member_id}/history", get(history))
+    Router::new()
+        .route("/v1/members/{member_id}/history", get(history))
+        .route("/v1/members/{member_id}/expiring", get(expiring))
 }
 
 #[derive(Deserialize)]
@@ -51,4 +54,26 @@ async fn history(
             .history(app.region(), member_id, before, limit)
             .await?,
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpiringParams {
+    days: Option<i64>,
+}
+
+/// `GET /v1/members/{member_id}/expiring?days=30`: points expiring within `days` (1..=365).
+#[tracing::instrument(skip(app, params))]
+async fn expiring(
+    State(app): State<AppState>,
+    ApiPath(member_id): ApiPath<Uuid>,
+    ApiQuery(params): ApiQuery<ExpiringParams>,
+) -> Result<Json<ExpiringView>, ApiError> {
+    let days = params.days.unwrap_or(30);
+    if !(1..=365).contains(&days) {
+        return Err(
+            ApiError::bad_request("invalid_days", "days must be 1..=365").with_field("days"),
+        );
+    }
+    Ok(Json(app.db.expiring(app.region(), member_id, days).await?))
 }

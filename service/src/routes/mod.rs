@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, Invalid};
 use crate::error::ApiError;
-use crate::store::{Db, IdemRequest, RatesCache, Stored};
+use crate::store::{Db, IdemRequest, ProgrammeCache, Stored};
 
 /// Largest request body accepted; every v1 body is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -34,7 +34,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub rates: RatesCache,
+    pub programme: ProgrammeCache,
     pub config: Arc<Config>,
 }
 

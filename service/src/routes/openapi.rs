@@ -97,9 +97,10 @@ pub fn spec() -> Value {
             "/v1/members/{member_id}/holds/{hold_id}/capture": { "post": op("Capture a hold fully or partly", Some("Capture"), "200", &write, true) },
             "/v1/members/{member_id}/holds/{hold_id}/void": { "post": op("Void a hold", None, "200", &write, true) },
             "/v1/members/{member_id}/history": { "get": op("Ledger entries, newest first (query: limit 1..=200, cursor)", None, "200", &read, false) },
+            "/v1/members/{member_id}/expiring": { "get": op("Points expiring within `days` (1..=365, default 30)", None, "200", &read, false) },
             "/v1/quote": { "post": op("Points a booking would earn; writes nothing", Some("Quote"), "200", &[BAD, TOO_LARGE, MEDIA, UNPROCESSABLE], false) },
             "/v1/admin/audit": { "get": op("Check every ledger invariant", None, "200", &[BUSY], false) },
-            "/v1/admin/jobs/expire-holds": { "post": op("Expire holds past their TTL (one batch)", None, "200", &[BUSY], false) },
+            "/v1/admin/jobs/sweep": { "post": op("One round of hold expiry, lot expiry and vesting", None, "200", &[BUSY], false) },
             "/healthz": { "get": op("Liveness", None, "200", &[], false) },
             "/readyz": { "get": op("Readiness: database reachable and region active", None, "200", &[("503", "not ready")], false) },
             "/metrics": { "get": op("Prometheus metrics (text format)", None, "200", &[], false) },
@@ -117,6 +118,8 @@ fn schemas() -> Value {
         "properties": { "amount_minor": { "type": "integer", "minimum": 1, "maximum": 10_000_000_000_000_i64 },
                         "currency": { "type": "string", "pattern": "^[A-Z]{3}$" } } });
     let product = json!({ "type": "string", "enum": ["hotel", "flight", "car", "experience"] });
+    let channel = json!({ "type": "string", "enum": ["web", "app", "call-center", "partner"], "default": "web" });
+    let partner = json!({ "type": "string", "pattern": "^[A-Z0-9]{2,16}$" });
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
             "required": ["code", "message"],
@@ -125,7 +128,10 @@ fn schemas() -> Value {
         "Enrol": { "type": "object", "additionalProperties": false, "required": ["external_id", "country"],
             "properties": { "external_id": { "type": "string", "maxLength": 128 }, "country": { "type": "string", "pattern": "^[A-Z]{2}$" } } },
         "Earn": { "type": "object", "additionalProperties": false, "required": ["source", "booking_ref", "product", "spend"],
-            "properties": { "source": source, "booking_ref": reference, "product": product, "spend": money } },
+            "properties": { "source": source, "booking_ref": reference, "product": product, "spend": money,
+                            "channel": channel, "partner": partner,
+                            "booked_at": { "type": "string", "format": "date-time", "description": "when booked (campaigns active then apply); default now; at most 365 days ago" },
+                            "vests_at": { "type": "string", "format": "date-time", "description": "points stay pending until then (at most 730 days ahead)" } } },
         "Reverse": { "type": "object", "additionalProperties": false, "required": ["source", "booking_ref"],
             "properties": { "source": source, "booking_ref": reference, "points": points } },
         "Redeem": { "type": "object", "additionalProperties": false, "required": ["points", "reference"],
@@ -134,6 +140,8 @@ fn schemas() -> Value {
             "properties": { "points": points, "reference": reference, "ttl_s": { "type": "integer", "minimum": 1, "maximum": 604_800 } } },
         "Capture": { "type": "object", "additionalProperties": false, "properties": { "points": points } },
         "Quote": { "type": "object", "additionalProperties": false, "required": ["product", "spend"],
-            "properties": { "product": product, "spend": money } }
+            "properties": { "product": product, "spend": money, "channel": channel, "partner": partner,
+                            "booked_at": { "type": "string", "format": "date-time" },
+                            "member_id": { "type": "string", "format": "uuid", "description": "quote with this member's tier" } } }
     })
 }

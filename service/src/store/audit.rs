@@ -3,7 +3,8 @@
 //! production (`loyalty-service audit`, `GET /v1/admin/audit`).
 //!
 //! Checks: each balance column equals the sum of its ledger delta column and `last_seq`
-//! is the newest entry; lots' remaining points equal `available`; `held` equals the active
+//! is the newest entry; vested lots' remaining points equal `available` and pending lots'
+//! equal `pending`; `held` equals the active
 //! holds; nothing is negative; each (source, booking reference) is earned at most once;
 //! every member's hash chain verifies.
 
@@ -57,13 +58,15 @@ SELECT b.member_id, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.
        COALESCE(l.available, 0)::BIGINT, COALESCE(l.pending, 0)::BIGINT, COALESCE(l.held, 0)::BIGINT,
        COALESCE(l.lifetime, 0)::BIGINT, COALESCE(l.qualifying, 0)::BIGINT, COALESCE(l.max_seq, 0)::BIGINT,
        COALESCE(l.entries, 0)::BIGINT,
-       COALESCE(lo.remaining, 0)::BIGINT, COALESCE(h.held, 0)::BIGINT
+       COALESCE(lo.remaining, 0)::BIGINT, COALESCE(h.held, 0)::BIGINT, COALESCE(lo.pending, 0)::BIGINT
 FROM balances b
 LEFT JOIN (SELECT member_id, SUM(available_delta) AS available, SUM(pending_delta) AS pending,
                   SUM(held_delta) AS held, SUM(lifetime_delta) AS lifetime,
                   SUM(qualifying_delta) AS qualifying, MAX(seq) AS max_seq, COUNT(*) AS entries
            FROM ledger_entries GROUP BY member_id) l ON l.member_id = b.member_id
-LEFT JOIN (SELECT member_id, SUM(remaining) AS remaining FROM lots GROUP BY member_id) lo
+LEFT JOIN (SELECT member_id, SUM(remaining) FILTER (WHERE vests_at IS NULL) AS remaining,
+                  SUM(remaining) FILTER (WHERE vests_at IS NOT NULL) AS pending
+           FROM lots GROUP BY member_id) lo
        ON lo.member_id = b.member_id
 LEFT JOIN (SELECT member_id, SUM(points - captured) AS held FROM holds WHERE state = 'active'
            GROUP BY member_id) h ON h.member_id = b.member_id";
@@ -127,6 +130,14 @@ impl Db {
                     Some(member),
                     "sequence_dense",
                     format!("{entries} entries, last_seq {last_seq}"),
+                );
+            }
+            let (pending, pending_lots): (i64, i64) = (row.get(2), row.get(16));
+            if pending_lots != pending {
+                report.push(
+                    Some(member),
+                    "lots_equal_pending",
+                    format!("pending lots {pending_lots}, pending {pending}"),
                 );
             }
             if lots != available {

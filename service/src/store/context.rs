@@ -26,6 +26,7 @@ pub struct Balance {
 pub struct MemberCtx {
     pub member_id: Uuid,
     pub home_region: String,
+    pub residency_group: String,
     pub tier: String,
     /// The region this instance runs in (written on every ledger entry).
     pub region: String,
@@ -110,6 +111,7 @@ pub async fn member_ctx(
     Ok(MemberCtx {
         member_id,
         home_region: row.get(0),
+        residency_group: group,
         tier: row.get(2),
         region: region.to_owned(),
         balance: Balance {

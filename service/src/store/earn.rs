@@ -3,17 +3,22 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::ClientWrapper;
+use loyalty_crds::campaign::EarnContext;
+use loyalty_crds::common::{
+    Channel, CurrencyCode, Money as ApiMoney, PartnerCode, RegionName, ResidencyGroup, Tier,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::context::{Balance, member_ctx};
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
-use super::{Db, IdemRequest, Stored, lots, now_micros};
+use super::{Db, IdemRequest, Programme, Stored, caps, lots, now_micros, tiers};
+use crate::domain::rules::{self, EarnPlan};
 use crate::domain::{
-    EarnRates, Money, Points, ProductType, Reference, Source, compute_base_points,
+    Money, Points, PointsBreakdown, ProductType, Reference, Source, compute_base_points,
 };
 use crate::error::{ApiError, Result};
 
@@ -23,6 +28,12 @@ pub struct EarnRequest {
     pub booking_ref: Reference,
     pub product: ProductType,
     pub spend: Money,
+    pub channel: Channel,
+    pub partner: Option<PartnerCode>,
+    /// When the booking was made: campaigns active then apply.
+    pub booked_at: DateTime<Utc>,
+    /// Until then the points are pending (e.g. check-out plus the return window).
+    pub vests_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,12 +55,67 @@ pub fn balance_json(b: &Balance) -> Value {
     })
 }
 
+/// The campaign-evaluation context of a booking for this member.
+fn earn_context<'a>(
+    req: &'a EarnRequest,
+    tier: Tier,
+    group: &'a ResidencyGroup,
+    region: &'a RegionName,
+    spend: &'a ApiMoney,
+) -> EarnContext<'a> {
+    EarnContext {
+        product_type: req.product,
+        tier,
+        residency_group: group,
+        region,
+        partner: req.partner.as_ref(),
+        channel: req.channel,
+        spend,
+    }
+}
+
+/// Plans a booking's earn for a member: base points, tier, campaigns (before caps).
+pub fn plan_earn(
+    programme: &Programme,
+    req: &EarnRequest,
+    tier: Tier,
+    group: &str,
+    home_region: &str,
+) -> Result<(PointsBreakdown, EarnPlan)> {
+    let breakdown = compute_base_points(&req.spend, req.product, &programme.rates)?;
+    let group = ResidencyGroup::new(group).map_err(|_| {
+        ApiError::unprocessable("invalid_member", "member has an invalid residency group")
+    })?;
+    let region = RegionName::new(home_region).map_err(|_| {
+        ApiError::unprocessable("invalid_member", "member has an invalid home region")
+    })?;
+    let currency = CurrencyCode::new(req.spend.currency().as_str())
+        .map_err(|_| ApiError::unprocessable("invalid_currency", "invalid currency"))?;
+    let spend = ApiMoney {
+        amount_minor: req.spend.amount_minor(),
+        currency,
+    };
+    let ctx = earn_context(req, tier, &group, &region, &spend);
+    let plan = rules::plan(
+        &breakdown,
+        &programme.tiers,
+        &programme.campaigns,
+        &ctx,
+        req.booked_at,
+    )?;
+    Ok((breakdown, plan))
+}
+
+pub(super) fn parse_tier(raw: &str) -> Tier {
+    serde_json::from_value(Value::String(raw.to_owned())).unwrap_or(Tier::Basic)
+}
+
 async fn earn_unit(
     client: &ClientWrapper,
     region: &str,
     member_id: Uuid,
     req: &EarnRequest,
-    rates: &EarnRates,
+    programme: &Programme,
     lot_expiry: Duration,
 ) -> Result<Output> {
     let mut ctx = member_ctx(client, region, member_id).await?;
@@ -81,50 +147,112 @@ async fn earn_unit(
         });
     }
 
-    let breakdown = compute_base_points(&req.spend, req.product, rates)?;
-    let points = breakdown.awarded()?.get();
+    let tier = parse_tier(&ctx.tier);
+    let (breakdown, plan) =
+        plan_earn(programme, req, tier, &ctx.residency_group, &ctx.home_region)?;
+    let granted = caps::apply(
+        client,
+        member_id,
+        &ctx.home_region,
+        &plan.campaigns,
+        &programme.campaigns,
+        req.booked_at,
+    )
+    .await?;
+    let campaign_points: i64 = granted.iter().map(|g| g.points).sum();
+    let points = Points::new(plan.tier_points.saturating_add(campaign_points))
+        .map_err(|e| {
+            if plan.tier_points + campaign_points <= 0 {
+                ApiError::unprocessable("no_points", "the booking earns no points")
+            } else {
+                e.into()
+            }
+        })?
+        .get();
     let now = now_micros();
+    let pending = req.vests_at.filter(|v| *v > now);
+    let deltas = match pending {
+        Some(_) => Deltas {
+            pending: points,
+            ..Deltas::default()
+        },
+        None => Deltas {
+            available: points,
+            lifetime: points,
+            qualifying: points,
+            ..Deltas::default()
+        },
+    };
+    let explanation = json!({
+        "calculation": breakdown,
+        "tier": plan.tier,
+        "tier_multiplier_milli": plan.tier_multiplier_milli,
+        "tier_points": plan.tier_points,
+        "campaigns": granted,
+    });
     let entry = ctx
         .append(
             client,
             now,
             Draft {
                 kind: EntryKind::Earn,
-                deltas: Deltas {
-                    available: points,
-                    lifetime: points,
-                    qualifying: points,
-                    ..Deltas::default()
+                deltas,
+                reason: if pending.is_some() {
+                    "booking (pending until vested)"
+                } else {
+                    "booking"
                 },
-                reason: "booking",
                 source: Some(req.source.as_str()),
                 reference: Some(req.booking_ref.as_str()),
                 hold_id: None,
-                details: json!({ "calculation": breakdown }),
+                details: explanation.clone(),
             },
         )
         .await?;
-    let expires_at = now + lot_expiry;
-    let lot_id = lots::create(
-        client,
+    // A campaign may lengthen its points' life; the longest applicable override wins.
+    let override_days = plan
+        .campaigns
+        .iter()
+        .filter_map(|a| {
+            programme
+                .campaigns
+                .iter()
+                .find(|c| c.namespace == a.namespace && c.name == a.name)
+        })
+        .filter_map(|c| c.spec.lot_expiry_days)
+        .max();
+    let expires_at = now + override_days.map_or(lot_expiry, |d| Duration::days(i64::from(d)));
+    let lot = lots::NewLot {
         member_id,
-        &ctx.home_region,
-        entry.seq,
+        home_region: &ctx.home_region,
+        earn_seq: entry.seq,
         points,
         expires_at,
-        now,
-    )
-    .await?;
-    let body = json!({
+        vests_at: pending,
+    };
+    let lot_id = lots::create(client, lot, now).await?;
+    let new_tier = if pending.is_none() {
+        tiers::upgrade(client, &ctx, &programme.tiers, now).await?
+    } else {
+        None
+    };
+    let mut body = json!({
         "entry_id": entry.id,
         "member_id": member_id,
         "points": points,
+        "pending": pending.is_some(),
+        "vests_at": pending,
         "source": req.source.as_str(),
         "booking_ref": req.booking_ref.as_str(),
         "expires_at": expires_at,
-        "calculation": breakdown,
         "balance": balance_json(&ctx.balance),
     });
+    body.as_object_mut()
+        .expect("object")
+        .extend(explanation.as_object().expect("object").clone());
+    if let Some(tier) = new_tier {
+        body["tier_upgraded_to"] = json!(tier);
+    }
     let insert = client
         .prepare_cached(
             "INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) \
@@ -194,19 +322,54 @@ async fn reverse_unit(
         .with_field("points")
         .into());
     }
-    let clawed_back = requested.min(ctx.balance.available);
+    // A booking cancelled before its points vested: they leave `pending` from their own lot,
+    // never having counted towards lifetime or qualifying points.
+    let pending_lot = client
+        .prepare_cached("SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NOT NULL")
+        .await?;
+    let pending = client
+        .query_opt(&pending_lot, &[&lot_id])
+        .await?
+        .map(|r| r.get::<_, i64>(0));
+    let (deltas, clawed_back, taken) = match pending {
+        Some(remaining) => {
+            let taken = vec![lots::Allocation {
+                lot: lot_id,
+                points: requested.min(remaining),
+            }];
+            lots::adjust(client, &taken, -1).await?;
+            (
+                Deltas {
+                    pending: -requested.min(remaining),
+                    ..Deltas::default()
+                },
+                requested.min(remaining),
+                taken,
+            )
+        }
+        None => {
+            let clawed_back = requested.min(ctx.balance.available);
+            let taken = lots::consume(client, member_id, clawed_back, Some(lot_id)).await?;
+            let qualifying = requested.min(ctx.balance.qualifying);
+            let deltas = Deltas {
+                available: -clawed_back,
+                lifetime: -requested,
+                qualifying: -qualifying,
+                ..Deltas::default()
+            };
+            (deltas, clawed_back, taken)
+        }
+    };
     let shortfall = requested - clawed_back;
-    let taken = lots::consume(client, member_id, clawed_back, Some(lot_id)).await?;
     let now = now_micros();
-    let qualifying = requested.min(ctx.balance.qualifying);
     let entry = ctx
         .append(
             client,
             now,
             Draft {
                 kind: EntryKind::Reverse,
-                deltas: Deltas { available: -clawed_back, lifetime: -requested, qualifying: -qualifying, ..Deltas::default() },
-                reason: "booking refunded",
+                deltas,
+                reason: if pending.is_some() { "booking cancelled before vesting" } else { "booking refunded" },
                 source: Some(req.source.as_str()),
                 reference: Some(req.booking_ref.as_str()),
                 hold_id: None,
@@ -249,14 +412,25 @@ impl Db {
         member_id: Uuid,
         idem: &IdemRequest,
         req: EarnRequest,
-        rates: Arc<EarnRates>,
+        programme: Arc<Programme>,
         lot_expiry: Duration,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
+        // Earns that may draw on a campaign budget also queue per campaign: the budget row is
+        // shared by every member, and queueing here spares SERIALIZABLE the retries.
+        let budgeted: Vec<String> = programme
+            .campaigns
+            .iter()
+            .filter(|c| c.spec.caps.budget_points.is_some() && c.spec.is_active_at(req.booked_at))
+            .map(|c| format!("{}/{}", c.namespace, c.name))
+            .collect();
+        let _budgets = self
+            .campaign_lock_keys(budgeted.iter().map(String::as_str))
+            .await;
         self.mutate("earn", idem, |client| {
-            let (region, req, rates) = (region.to_owned(), req.clone(), rates.clone());
+            let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());
             Box::pin(async move {
-                earn_unit(client, &region, member_id, &req, &rates, lot_expiry).await
+                earn_unit(client, &region, member_id, &req, &programme, lot_expiry).await
             })
         })
         .await

@@ -93,3 +93,59 @@ impl Db {
         })
     }
 }
+
+/// Points that will expire soon, for notifications ("30/7/1 days left").
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpiringView {
+    pub member_id: Uuid,
+    pub within_days: i64,
+    pub points: i64,
+    pub lots: Vec<ExpiringLot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpiringLot {
+    pub lot_id: Uuid,
+    pub points: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Lots listed per answer, earliest expiry first.
+pub const MAX_EXPIRING_LOTS: i64 = 100;
+
+impl Db {
+    pub async fn expiring(
+        &self,
+        region: &str,
+        member_id: Uuid,
+        within_days: i64,
+    ) -> Result<ExpiringView> {
+        let client = self.conn().await?;
+        member_on(&client, region, member_id).await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id, remaining, expires_at FROM lots \
+                 WHERE member_id = $1 AND remaining > 0 AND vests_at IS NULL AND expires_at < $2 \
+                 ORDER BY expires_at, id LIMIT $3",
+            )
+            .await?;
+        let until = Utc::now() + chrono::Duration::days(within_days);
+        let rows = client
+            .query(&stmt, &[&member_id, &until, &MAX_EXPIRING_LOTS])
+            .await?;
+        let lots: Vec<ExpiringLot> = rows
+            .iter()
+            .map(|r| ExpiringLot {
+                lot_id: r.get(0),
+                points: r.get(1),
+                expires_at: r.get(2),
+            })
+            .collect();
+        Ok(ExpiringView {
+            member_id,
+            within_days,
+            points: lots.iter().map(|l| l.points).sum(),
+            lots,
+        })
+    }
+}

@@ -22,7 +22,9 @@ pub enum EntryKind {
     Hold,
     Capture,
     Void,
+    Expire,
     Reverse,
+    Adjust,
 }
 
 impl EntryKind {
@@ -33,7 +35,9 @@ impl EntryKind {
             Self::Hold => "hold",
             Self::Capture => "capture",
             Self::Void => "void",
+            Self::Expire => "expire",
             Self::Reverse => "reverse",
+            Self::Adjust => "adjust",
         }
     }
 }

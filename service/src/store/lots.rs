@@ -19,36 +19,36 @@ pub struct Allocation {
     pub points: i64,
 }
 
-pub async fn create(
-    client: &ClientWrapper,
-    member_id: Uuid,
-    home_region: &str,
-    earn_seq: i64,
-    points: i64,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Uuid> {
+/// A lot about to be created by an earn.
+pub struct NewLot<'a> {
+    pub member_id: Uuid,
+    pub home_region: &'a str,
+    pub earn_seq: i64,
+    pub points: i64,
+    pub expires_at: DateTime<Utc>,
+    /// Pending until then; `None` when the points are spendable at once.
+    pub vests_at: Option<DateTime<Utc>>,
+}
+
+pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>) -> Result<Uuid> {
     let id = Uuid::new_v4();
     let stmt = client
         .prepare_cached(
-            "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
+            "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
         )
         .await?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &id,
-                &member_id,
-                &home_region,
-                &earn_seq,
-                &points,
-                &expires_at,
-                &now,
-            ],
-        )
-        .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &id,
+        &lot.member_id,
+        &lot.home_region,
+        &lot.earn_seq,
+        &lot.points,
+        &lot.expires_at,
+        &lot.vests_at,
+        &now,
+    ];
+    client.execute(&stmt, &params).await?;
     Ok(id)
 }
 
@@ -64,7 +64,7 @@ pub async fn consume(
     let mut needed = points;
     if let Some(lot) = first {
         let stmt = client
-            .prepare_cached("SELECT remaining FROM lots WHERE id = $1")
+            .prepare_cached("SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NULL")
             .await?;
         if let Some(row) = client.query_opt(&stmt, &[&lot]).await? {
             let take = needed.min(row.get::<_, i64>(0));
@@ -77,7 +77,7 @@ pub async fn consume(
     let stmt = client
         .prepare_cached(
             "SELECT id, remaining, expires_at FROM lots \
-             WHERE member_id = $1 AND remaining > 0 AND (expires_at, id) > ($2, $3) \
+             WHERE member_id = $1 AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > ($2, $3) \
              ORDER BY expires_at, id LIMIT $4",
         )
         .await?;

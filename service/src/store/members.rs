@@ -238,12 +238,16 @@ impl Db {
 }
 
 impl Db {
-    /// This region's state (`active`, `fenced`), or `None` when it is not declared.
-    pub async fn region_state(&self, region: &str) -> Result<Option<String>> {
+    /// This region's state (`active`, `fenced`) and residency group, or `None` when it is
+    /// not declared.
+    pub async fn region_info(&self, region: &str) -> Result<Option<(String, String)>> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("SELECT state FROM regions WHERE name = $1")
+            .prepare_cached("SELECT state, residency_group FROM regions WHERE name = $1")
             .await?;
-        Ok(client.query_opt(&stmt, &[&region]).await?.map(|r| r.get(0)))
+        Ok(client
+            .query_opt(&stmt, &[&region])
+            .await?
+            .map(|r| (r.get(0), r.get(1))))
     }
 }

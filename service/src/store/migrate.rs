@@ -10,11 +10,23 @@ use tokio_postgres::Client;
 use crate::error::Result;
 
 /// (version, name, SQL), in order. Never edit a released migration: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../migrations/0001_ledger.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "declarative_config",
+        include_str!("../../migrations/0002_declarative_config.sql"),
+    ),
+    (
+        3,
+        "programme_rules",
+        include_str!("../../migrations/0003_programme_rules.sql"),
+    ),
+];
 
 /// Applies every migration the database has not seen; returns how many were applied.
 pub async fn run(client: &Client) -> Result<usize> {

@@ -7,6 +7,7 @@
 //! failures.
 
 pub mod audit;
+mod caps;
 mod context;
 mod earn;
 pub mod history;
@@ -16,18 +17,20 @@ mod ledger;
 mod lots;
 mod members;
 pub mod migrate;
-mod rates;
+mod programme;
 mod redeem;
 pub mod seed;
+pub mod sweeps;
+mod tiers;
 mod tx;
 
 pub use context::MemberCtx;
-pub use earn::{EarnRequest, ReverseRequest};
+pub use earn::{EarnRequest, ReverseRequest, plan_earn};
 pub use history::HistoryPage;
 pub use holds::{CaptureRequest, HoldRequest};
 pub use idempotency::{IdemRequest, Stored};
 pub use members::{BalanceView, EnrolRequest, MemberView};
-pub use rates::RatesCache;
+pub use programme::{Programme, ProgrammeCache};
 pub use redeem::RedeemRequest;
 pub use tx::Db;
 

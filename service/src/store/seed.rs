@@ -58,6 +58,14 @@ pub const EARN_RATES: &[(&str, i64)] = &[
     ("experience", 8_000),
 ];
 
+/// (tier, rank, qualifying-points threshold, earn multiplier × 1000).
+pub const TIERS: &[(&str, i32, i64, i64)] = &[
+    ("basic", 0, 0, 1_000),
+    ("silver", 1, 5_000, 1_250),
+    ("gold", 2, 20_000, 1_500),
+    ("genius", 3, 50_000, 2_000),
+];
+
 /// (member id, external id, country): the README's examples use these.
 pub const DEMO_MEMBERS: &[(u128, &str, &str)] = &[
     (
@@ -108,6 +116,15 @@ pub async fn reference_data(client: &Client) -> Result<()> {
             .execute(
                 "INSERT INTO earn_rates (product, points_per_eur_milli) VALUES ($1, $2) ON CONFLICT (product) DO NOTHING",
                 &[product, rate],
+            )
+            .await?;
+    }
+    for (name, rank, threshold, multiplier) in TIERS {
+        client
+            .execute(
+                "INSERT INTO tiers (name, rank, threshold, multiplier_milli) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[name, rank, threshold, multiplier],
             )
             .await?;
     }

@@ -23,6 +23,8 @@ const BACKOFF_CAP_MS: u64 = 200;
 /// In-process lock stripes that queue concurrent requests for one member (see [`Db::member_lock`]).
 const MEMBER_LOCK_STRIPES: usize = 1024;
 const _: () = assert!(MEMBER_LOCK_STRIPES.is_power_of_two());
+/// In-process lock stripes for campaign budgets (see [`Db::campaign_lock_keys`]).
+const CAMPAIGN_LOCK_STRIPES: usize = 64;
 const _: () = assert!(BACKOFF_BASE_MS <= BACKOFF_CAP_MS);
 
 /// Constraint violations that mean "a concurrent transaction inserted the same natural key
@@ -39,6 +41,7 @@ pub struct Db {
     pool: Pool,
     metrics: Metrics,
     stripes: Arc<Vec<Mutex<()>>>,
+    campaign_stripes: Arc<Vec<Mutex<()>>>,
 }
 
 /// Outcome of one attempt, as the retry loop sees it.
@@ -73,10 +76,13 @@ impl Db {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()?;
         let stripes = Arc::new((0..MEMBER_LOCK_STRIPES).map(|_| Mutex::new(())).collect());
+        let campaign_stripes =
+            Arc::new((0..CAMPAIGN_LOCK_STRIPES).map(|_| Mutex::new(())).collect());
         Ok(Self {
             pool,
             metrics,
             stripes,
+            campaign_stripes,
         })
     }
 
@@ -103,6 +109,29 @@ impl Db {
         let (hi, lo) = member.as_u64_pair();
         let stripe = ((hi ^ lo) as usize) & (MEMBER_LOCK_STRIPES - 1);
         self.stripes[stripe].lock().await
+    }
+
+    /// Queues this process's earns that may draw on the same campaign budgets, always
+    /// locking in stripe order so two earns can never wait on each other. Taken after the
+    /// member lock. Like [`Db::member_lock`], this only reduces contention.
+    pub async fn campaign_lock_keys<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a str>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys
+            .map(|k| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(k, &mut h);
+                (std::hash::Hasher::finish(&h) as usize) % CAMPAIGN_LOCK_STRIPES
+            })
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.campaign_stripes[stripe].lock().await);
+        }
+        guards
     }
 
     /// Runs `unit` in a SERIALIZABLE transaction, re-running it as a whole on 40001/40P01

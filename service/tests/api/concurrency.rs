@@ -161,8 +161,8 @@ async fn interleaved_holds_captures_voids_and_expiry_keep_the_ledger_exact() {
         for _ in 0..6 {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let (x, y) = tokio::join!(
-                a.post("/v1/admin/jobs/expire-holds", json!(null)),
-                b.post("/v1/admin/jobs/expire-holds", json!(null))
+                a.post("/v1/admin/jobs/sweep", json!(null)),
+                b.post("/v1/admin/jobs/sweep", json!(null))
             );
             assert_eq!(x.status, StatusCode::OK);
             assert_eq!(y.status, StatusCode::OK);
@@ -170,7 +170,7 @@ async fn interleaved_holds_captures_voids_and_expiry_keep_the_ledger_exact() {
     };
     tokio::join!(flows, sweeps);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    a.post("/v1/admin/jobs/expire-holds", json!(null)).await;
+    a.post("/v1/admin/jobs/sweep", json!(null)).await;
     let balance = a.balance(ALICE).await;
     assert_eq!(balance["held"], 0, "{balance}");
     a.assert_audit_clean().await;

@@ -81,7 +81,7 @@ pub fn test_config() -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         jobs: loyalty_service::config::JobsConfig {
-            hold_expiry_interval_ms: 0,
+            interval_ms: 0,
             ..defaults.jobs.clone()
         },
         ..defaults
@@ -152,6 +152,19 @@ impl TestApp {
         res
     }
 
+    /// Earns for Alice a small hotel booking (100 base points); returns the earn's body.
+    pub async fn fund_with_bonus(&self, i: usize) -> Value {
+        let res = self
+            .post(
+                &format!("/v1/members/{ALICE}/earn"),
+                json!({"source": "hotel-bookings", "booking_ref": format!("BONUS-{i}"), "product": "hotel",
+                       "spend": {"amount_minor": 1_000, "currency": "EUR"}}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body
+    }
+
     pub async fn balance(&self, member: Uuid) -> Value {
         let res = self.get(&format!("/v1/members/{member}/balance")).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -162,6 +175,38 @@ impl TestApp {
         let res = self.get("/v1/admin/audit").await;
         assert_eq!(res.status, StatusCode::OK);
         assert_eq!(res.body["mismatch_count"], 0, "audit: {:#}", res.body);
+    }
+
+    /// Writes a campaign row the way the operator does (spec, bumped set version, one
+    /// transaction) and waits until this instance evaluates that version.
+    pub async fn publish_campaign(&self, name: &str, spec: Value) {
+        let mut sql = self.sql().await;
+        let tx = sql.transaction().await.unwrap();
+        let version: i64 = tx
+            .query_one(
+                "INSERT INTO config_versions (name, version) VALUES ('campaigns', 1) \
+                 ON CONFLICT (name) DO UPDATE SET version = config_versions.version + 1 RETURNING version",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        tx.execute(
+            "INSERT INTO campaigns (namespace, name, spec, generation, active, version, updated_at) \
+             VALUES ('marketing', $1, $2, 1, true, $3, now()) \
+             ON CONFLICT (namespace, name) DO UPDATE SET spec = excluded.spec, version = excluded.version",
+            &[&name, &spec, &version],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        for _ in 0..200 {
+            if self.get("/readyz").await.body["campaigns_version"] == version {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("campaign version {version} never became live");
     }
 
     pub async fn sql(&self) -> tokio_postgres::Client {

@@ -185,10 +185,10 @@ async fn expired_holds_return_their_points_and_cannot_be_captured() {
     let late = app.post(&path(&id, "capture"), json!({})).await;
     assert_eq!(late.status, StatusCode::CONFLICT);
     assert_eq!(late.code(), "hold_expired");
-    let job = app.post("/v1/admin/jobs/expire-holds", Value::Null).await;
-    assert_eq!(job.body["expired"], 1);
-    let again = app.post("/v1/admin/jobs/expire-holds", Value::Null).await;
-    assert_eq!(again.body["expired"], 0);
+    let job = app.post("/v1/admin/jobs/sweep", Value::Null).await;
+    assert_eq!(job.body["holds_expired"], 1);
+    let again = app.post("/v1/admin/jobs/sweep", Value::Null).await;
+    assert_eq!(again.body["holds_expired"], 0);
     let b = app.balance(ALICE).await;
     assert_eq!(
         (b["available"].as_i64(), b["held"].as_i64()),

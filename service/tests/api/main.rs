@@ -8,3 +8,4 @@ mod holds;
 mod ledger;
 mod members;
 mod operations;
+mod rules;
