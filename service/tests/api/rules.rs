@@ -237,7 +237,7 @@ async fn two_concurrent_expiry_runners_expire_each_lot_exactly_once() {
     assert_eq!(again.body["lots_expired"], 0);
     let expired: Vec<i64> = sql
         .query(
-            "SELECT -available_delta FROM ledger_entries WHERE kind = 'expire' ORDER BY seq",
+            "SELECT -available_delta FROM ledger_entries WHERE kind = 'expire' ORDER BY 1",
             &[],
         )
         .await
