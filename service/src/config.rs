@@ -26,6 +26,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub ledger: LedgerConfig,
     pub jobs: JobsConfig,
+    pub leaderboard: LeaderboardConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
 }
@@ -49,6 +50,10 @@ pub struct LedgerConfig {
     pub lot_expiry_days: u32,
     /// Hold lifetime when the caller does not ask for one.
     pub default_hold_ttl_s: u64,
+    /// Largest single transfer between members.
+    pub transfer_max_points: i64,
+    /// Most points one member may send by transfer per UTC day.
+    pub transfer_daily_limit_points: i64,
     /// How often rates, tiers and the campaign set's version are polled: a configuration
     /// change takes effect within this bound.
     pub config_poll_ms: u64,
@@ -61,6 +66,18 @@ pub struct JobsConfig {
     pub interval_ms: u64,
     /// Holds expired, or members whose lots are expired or vested, per sweep, at most.
     pub batch_size: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardConfig {
+    /// Key of the proxy display names; set a secret one in production (the same on every
+    /// instance), or names can be recomputed from member ids.
+    pub name_key: Secret,
+    /// Largest top-N a caller may ask for.
+    pub max_top: i64,
+    /// Most neighbours a caller may ask for on each side.
+    pub max_neighbours: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,10 +102,17 @@ impl Default for Config {
                 lot_expiry_days: 365,
                 default_hold_ttl_s: 900,
                 config_poll_ms: 1_000,
+                transfer_max_points: 100_000,
+                transfer_daily_limit_points: 250_000,
             },
             jobs: JobsConfig {
                 interval_ms: 5_000,
                 batch_size: 100,
+            },
+            leaderboard: LeaderboardConfig {
+                name_key: Secret::new("development-only-leaderboard-key"),
+                max_top: 100,
+                max_neighbours: 10,
             },
             log_format: LogFormat::Pretty,
         }
@@ -133,6 +157,14 @@ impl Config {
             return Err(ConfigError(format!(
                 "ledger.default_hold_ttl_s must be 1..={MAX_HOLD_TTL_S}"
             )));
+        }
+        let ledger = &self.ledger;
+        if ledger.transfer_max_points <= 0
+            || ledger.transfer_daily_limit_points < ledger.transfer_max_points
+        {
+            return Err(ConfigError(
+                "ledger.transfer_max_points must be positive and at most ledger.transfer_daily_limit_points".into(),
+            ));
         }
         if !(1..=10_000).contains(&self.jobs.batch_size) {
             return Err(ConfigError("jobs.batch_size must be 1..=10000".into()));

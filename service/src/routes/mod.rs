@@ -10,6 +10,7 @@ mod holds;
 mod members;
 pub mod openapi;
 mod redeem;
+mod social;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .merge(redeem::routes())
         .merge(holds::routes())
         .merge(history::routes())
+        .merge(social::routes())
         .merge(admin::routes())
         .merge(health::routes())
         .merge(openapi::routes())

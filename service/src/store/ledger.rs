@@ -24,6 +24,7 @@ pub enum EntryKind {
     Void,
     Expire,
     Reverse,
+    Transfer,
     Adjust,
 }
 
@@ -37,6 +38,7 @@ impl EntryKind {
             Self::Void => "void",
             Self::Expire => "expire",
             Self::Reverse => "reverse",
+            Self::Transfer => "transfer",
             Self::Adjust => "adjust",
         }
     }

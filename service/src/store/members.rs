@@ -123,11 +123,15 @@ async fn enrol_unit(client: &ClientWrapper, region: &str, req: &EnrolRequest) ->
         .await?;
     let balance = client
         .prepare_cached(
-            "INSERT INTO balances (member_id, home_region, last_hash, updated_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO balances (member_id, home_region, residency_group, last_hash, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .await?;
     client
-        .execute(&balance, &[&id, &home_region, &genesis_hash(id), &now])
+        .execute(
+            &balance,
+            &[&id, &home_region, &group, &genesis_hash(id), &now],
+        )
         .await?;
     let view = MemberView {
         member_id: id,

@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "programme_rules",
         include_str!("../../migrations/0003_programme_rules.sql"),
     ),
+    (
+        4,
+        "transfers_leaderboard",
+        include_str!("../../migrations/0004_transfers_leaderboard.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

@@ -13,7 +13,8 @@ mod earn;
 pub mod history;
 mod holds;
 mod idempotency;
-mod ledger;
+pub mod leaderboard;
+pub mod ledger;
 mod lots;
 mod members;
 pub mod migrate;
@@ -22,6 +23,7 @@ mod redeem;
 pub mod seed;
 pub mod sweeps;
 mod tiers;
+mod transfer;
 mod tx;
 
 pub use context::MemberCtx;
@@ -32,6 +34,7 @@ pub use idempotency::{IdemRequest, Stored};
 pub use members::{BalanceView, EnrolRequest, MemberView};
 pub use programme::{Programme, ProgrammeCache};
 pub use redeem::RedeemRequest;
+pub use transfer::TransferRequest;
 pub use tx::Db;
 
 use chrono::{DateTime, Utc};

@@ -151,9 +151,9 @@ pub async fn demo_members(client: &Client) -> Result<()> {
             .await?;
         client
             .execute(
-                "INSERT INTO balances (member_id, home_region, last_hash, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (member_id) DO NOTHING",
-                &[&id, &home, &genesis_hash(id), &now],
+                "INSERT INTO balances (member_id, home_region, residency_group, last_hash, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (member_id) DO NOTHING",
+                &[&id, &home, &group, &genesis_hash(id), &now],
             )
             .await?;
     }

@@ -106,9 +106,19 @@ impl Db {
     /// contention (so 64 concurrent redemptions do not burn retries); correctness comes from
     /// SERIALIZABLE, which also covers other processes and regions.
     pub async fn member_lock(&self, member: Uuid) -> MutexGuard<'_, ()> {
-        let (hi, lo) = member.as_u64_pair();
-        let stripe = ((hi ^ lo) as usize) & (MEMBER_LOCK_STRIPES - 1);
-        self.stripes[stripe].lock().await
+        self.stripes[member_stripe(member)].lock().await
+    }
+
+    /// Both members' locks, taken in stripe order so two transfers in opposite directions
+    /// cannot wait on each other.
+    pub async fn member_locks(&self, a: Uuid, b: Uuid) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes = [member_stripe(a), member_stripe(b)];
+        stripes.sort_unstable();
+        let mut guards = vec![self.stripes[stripes[0]].lock().await];
+        if stripes[1] != stripes[0] {
+            guards.push(self.stripes[stripes[1]].lock().await);
+        }
+        guards
     }
 
     /// Queues this process's earns that may draw on the same campaign budgets, always
@@ -209,6 +219,11 @@ impl Db {
             }
         }
     }
+}
+
+fn member_stripe(member: Uuid) -> usize {
+    let (hi, lo) = member.as_u64_pair();
+    ((hi ^ lo) as usize) & (MEMBER_LOCK_STRIPES - 1)
 }
 
 /// Retry on serialization failures, deadlocks and natural-key races; pass everything else up.

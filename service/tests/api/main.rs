@@ -9,3 +9,4 @@ mod ledger;
 mod members;
 mod operations;
 mod rules;
+mod social;
