@@ -66,6 +66,9 @@ pub struct JobsConfig {
     pub interval_ms: u64,
     /// Holds expired, or members whose lots are expired or vested, per sweep, at most.
     pub batch_size: i64,
+    /// How long idempotency records are kept; a retry with the same key after that is a new
+    /// request (earns stay idempotent on their booking forever).
+    pub idempotency_retention_h: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -108,6 +111,7 @@ impl Default for Config {
             jobs: JobsConfig {
                 interval_ms: 5_000,
                 batch_size: 100,
+                idempotency_retention_h: 72,
             },
             leaderboard: LeaderboardConfig {
                 name_key: Secret::new("development-only-leaderboard-key"),

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, MAX_BODY_BYTES, router};
+use crate::store::sweeps::SweepLimits;
 use crate::store::{Db, ProgrammeCache, migrate};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -145,7 +146,11 @@ fn spawn_jobs(state: &AppState) {
             let ladder = app.programme.snapshot().tiers.clone();
             match app
                 .db
-                .run_sweeps(app.region(), app.config.jobs.batch_size, &ladder)
+                .run_sweeps(
+                    app.region(),
+                    SweepLimits::from_config(&app.config.jobs),
+                    &ladder,
+                )
                 .await
             {
                 Ok(report) if report.is_empty() => {}

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use super::AppState;
 use crate::error::ApiError;
 use crate::store::audit::AuditReport;
-use crate::store::sweeps::SweepReport;
+use crate::store::sweeps::{SweepLimits, SweepReport};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,7 +28,11 @@ async fn sweep(State(app): State<AppState>) -> Result<Json<SweepReport>, ApiErro
     let ladder = app.programme.snapshot().tiers.clone();
     let report = app
         .db
-        .run_sweeps(app.region(), app.config.jobs.batch_size, &ladder)
+        .run_sweeps(
+            app.region(),
+            SweepLimits::from_config(&app.config.jobs),
+            &ladder,
+        )
         .await?;
     Ok(Json(report))
 }

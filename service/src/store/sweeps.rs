@@ -23,6 +23,24 @@ pub struct SweepReport {
     pub holds_expired: u64,
     pub lots_expired: u64,
     pub lots_vested: u64,
+    pub idempotency_keys_pruned: u64,
+}
+
+/// Bounds of one sweep round.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepLimits {
+    pub batch: i64,
+    pub idempotency_retention: chrono::Duration,
+}
+
+impl SweepLimits {
+    pub fn from_config(jobs: &crate::config::JobsConfig) -> Self {
+        let hours = i64::try_from(jobs.idempotency_retention_h).unwrap_or(24 * 365);
+        Self {
+            batch: jobs.batch_size,
+            idempotency_retention: chrono::Duration::hours(hours),
+        }
+    }
 }
 
 impl SweepReport {
@@ -146,14 +164,30 @@ impl Db {
     pub async fn run_sweeps(
         &self,
         region: &str,
-        batch: i64,
+        limits: SweepLimits,
         ladder: &TierLadder,
     ) -> Result<SweepReport> {
+        let batch = limits.batch;
+        let before = now_micros() - limits.idempotency_retention;
         Ok(SweepReport {
             holds_expired: self.expire_holds(region, batch).await?,
             lots_expired: self.sweep_lots(region, batch, false, ladder).await?,
             lots_vested: self.sweep_lots(region, batch, true, ladder).await?,
+            idempotency_keys_pruned: self.prune_idempotency_keys(before, batch).await?,
         })
+    }
+
+    /// Deletes up to `batch` idempotency records created before `before`: a single-table
+    /// delete of rows nobody writes again, so the statement alone is the transaction.
+    async fn prune_idempotency_keys(&self, before: DateTime<Utc>, batch: i64) -> Result<u64> {
+        let client = self.conn().await?;
+        let stmt = client
+            .prepare_cached(
+                "DELETE FROM idempotency_keys WHERE key IN \
+                 (SELECT key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+            )
+            .await?;
+        Ok(client.execute(&stmt, &[&before, &batch]).await?)
     }
 
     async fn sweep_lots(

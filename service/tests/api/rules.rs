@@ -348,3 +348,28 @@ async fn expiring_soon_lists_the_lots_due_within_the_window() {
         .await;
     assert_eq!(bad.code(), "invalid_days");
 }
+
+#[tokio::test]
+async fn the_sweep_prunes_idempotency_records_past_their_retention() {
+    let app = spawn_app().await;
+    app.fund(ALICE, "BK-1", 100).await;
+    let path = format!("/v1/members/{ALICE}/redeem");
+    app.post_idem(&path, "old-key", json!({"points": 10, "reference": "R-1"}))
+        .await;
+    app.post_idem(&path, "new-key", json!({"points": 10, "reference": "R-2"}))
+        .await;
+    let sql = app.sql().await;
+    sql.execute("UPDATE idempotency_keys SET created_at = now() - INTERVAL '73 hours' WHERE key = 'c:old-key'", &[])
+        .await
+        .unwrap();
+    let sweep = app.post("/v1/admin/jobs/sweep", json!(null)).await;
+    assert_eq!(sweep.body["idempotency_keys_pruned"], 1, "{}", sweep.body);
+    let left: Vec<String> = sql
+        .query("SELECT key FROM idempotency_keys WHERE key LIKE 'c:%'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, vec!["c:new-key"]);
+}
