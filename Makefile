@@ -1,5 +1,5 @@
 # Every command a person needs. `make help` lists them.
-.PHONY: help run test lint fmt crds bench
+.PHONY: help run test lint fmt crds bench bench-quick standin operator
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -16,3 +16,18 @@ lint: ## Formatting and clippy with warnings denied
 
 fmt: ## Format the code
 	cargo fmt --all
+
+crds: ## Regenerate the CRD YAML in manifests/crds from the Rust types
+	cargo run -p loyalty-crds --bin crdgen
+
+bench: ## Benchmark the service against pgbench at 10^5..10^7 ledger entries; writes docs/benchmarks.md (~30 min)
+	cargo run --release -p loyalty-loadgen --bin loyalty-bench -- --out docs/benchmarks.md
+
+bench-quick: ## A ~2 minute benchmark on a small dataset, written to /tmp/bench.md
+	cargo run --release -p loyalty-loadgen --bin loyalty-bench -- --quick --out /tmp/bench.md
+
+standin: ## Start the Kubernetes API stand-in on :6443 with a kubeconfig in /tmp/loyalty-kubeconfig
+	cargo run -p kube-standin -- --port 6443 --kubeconfig /tmp/loyalty-kubeconfig
+
+operator: ## Start the operator against the stand-in and the embedded database of `make run`
+	KUBECONFIG=/tmp/loyalty-kubeconfig DATABASE_URL="$$(cat .data/pg-url)" cargo run -p loyalty-operator -- --http-addr 127.0.0.1:9090

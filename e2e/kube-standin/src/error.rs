@@ -169,6 +169,17 @@ impl ApiError {
         )
     }
 
+    /// 415 for a request body in a media type the stand-in does not read; `what` says which.
+    pub fn unsupported_body_type(what: &str) -> ApiError {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {what})"
+            ),
+        )
+    }
+
     pub fn gone(message: impl Into<String>) -> ApiError {
         ApiError::new(410, "Expired", message.into())
     }

@@ -4,8 +4,10 @@
 
 use crate::discovery;
 use crate::error::{ApiError, Result};
+use crate::events;
 use crate::ops::{self, Deleted, Part, Target, WriteOptions};
 use crate::patch::PatchType;
+use crate::protobuf;
 use crate::selectors::Selector;
 use crate::store::Store;
 use crate::table;
@@ -180,9 +182,14 @@ fn flag(query: &Query, key: &str) -> bool {
     matches!(query.get(key).map(String::as_str), Some("true" | "1"))
 }
 
-fn parse_body(body: &Bytes, yaml: bool) -> Result<Value> {
+/// Reads a request body: JSON, YAML where `yaml` (apply patches), or the Kubernetes protobuf
+/// encoding that client-go's typed clients send for built-in kinds.
+fn parse_body(body: &Bytes, content_type: &str, yaml: bool) -> Result<Value> {
     if body.is_empty() {
         return Ok(Value::Null);
+    }
+    if protobuf::is_protobuf(content_type) {
+        return protobuf::decode(body);
     }
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
@@ -274,7 +281,8 @@ fn resource_request(
             ))
         }
         ("GET", None) => {
-            let (items, rv) = app.store.list(&rt.key(), path.namespace.as_deref());
+            let (mut items, rv) = app.store.list(&rt.key(), path.namespace.as_deref());
+            events::merge_companions(&app.store, &rt, path.namespace.as_deref(), &mut items);
             let items: Vec<Value> = items
                 .into_iter()
                 .filter(|i| selector.matches(i))
@@ -304,6 +312,7 @@ fn resource_request(
             let object = app
                 .store
                 .get(&rt.key(), &namespace, name)
+                .or_else(|| events::companion_get(&app.store, &rt, &namespace, name))
                 .ok_or_else(|| ApiError::not_found(&rt.qualified_plural(), name))?;
             let object = ops::present(&t, object);
             if table::wants_table(accept) {
@@ -327,21 +336,21 @@ fn resource_request(
         }
         ("POST", None) => Ok(created(ops::create(
             &t,
-            parse_body(&body, false)?,
+            parse_body(&body, content_type, false)?,
             &opts,
             "Update",
         )?)),
         ("PUT", Some(name)) => Ok(json_response(ops::replace(
             &t,
             name,
-            parse_body(&body, false)?,
+            parse_body(&body, content_type, false)?,
             part,
             &opts,
         )?)),
         ("PATCH", Some(name)) => {
             let type_ = PatchType::from_content_type(content_type)
                 .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
-            let body = parse_body(&body, type_ == PatchType::Apply)?;
+            let body = parse_body(&body, content_type, type_ == PatchType::Apply)?;
             let existed = app.store.get(&rt.key(), &namespace, name).is_some();
             let object = ops::patch(&t, name, type_, body, part, &opts)?;
             Ok(if existed {
@@ -351,7 +360,7 @@ fn resource_request(
             })
         }
         ("DELETE", Some(name)) => {
-            let options = parse_body(&body, false)?;
+            let options = parse_body(&body, content_type, false)?;
             let dry_run = opts.dry_run
                 || options["dryRun"]
                     .as_array()

@@ -4,7 +4,11 @@
 //! server-side apply, Events, Leases) and for kubectl (discovery, Tables, apply, delete --wait):
 //! CRUD on built-in kinds and on the kinds CRDs register, list + watch with resourceVersions,
 //! bookmarks and 410 Gone, four patch types, a `/status` subresource, finalizers, generation,
-//! and validation of custom resources against the CRD schema and its CEL rules.
+//! and validation of custom resources against the CRD schema and its CEL rules. Request bodies
+//! are JSON or YAML, or protobuf for the few built-in kinds `kubectl create` sends that way
+//! (see `protobuf.rs`); responses are always JSON. Built-ins are stored as sent, except that a
+//! Secret's `stringData` is folded into `data`, and core `v1` and `events.k8s.io/v1` Events are
+//! listed through both APIs (see `events.rs`).
 //! State lives in memory; it serves plain HTTP on 127.0.0.1 without authentication.
 //!
 //! ```no_run
@@ -18,11 +22,13 @@
 mod cel;
 mod discovery;
 mod error;
+mod events;
 mod handlers;
 mod managed;
 mod openapi;
 mod ops;
 mod patch;
+mod protobuf;
 mod registry;
 mod selectors;
 mod store;

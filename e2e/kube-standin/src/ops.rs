@@ -45,6 +45,62 @@ pub fn present(t: &Target, mut object: Value) -> Value {
     object
 }
 
+/// Standard base64 with padding, as JSON carries `bytes` fields such as a Secret's `data`.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// What the real server's conversion and defaulting do to a built-in kind on every write: a
+/// Secret's `stringData` is merged into `data` (base64-encoded; a key in both takes the
+/// `stringData` value) and is never stored or returned, and its `type` defaults to `Opaque`.
+fn normalize(t: &Target, object: &mut Value) {
+    if !(t.rt.group.is_empty() && t.rt.plural == "secrets") {
+        return;
+    }
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    if map
+        .get("type")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        map.insert("type".into(), json!("Opaque"));
+    }
+    let Some(string_data) = map.remove("stringData") else {
+        return;
+    };
+    let Value::Object(string_data) = string_data else {
+        return;
+    };
+    if string_data.is_empty() {
+        return;
+    }
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (key, value) in string_data {
+        let text = value.as_str().unwrap_or_default();
+        data[key] = json!(base64_encode(text.as_bytes()));
+    }
+}
+
 fn meta(object: &Value) -> &Value {
     &object["metadata"]
 }
@@ -152,6 +208,7 @@ pub fn create(
     if tracks_generation(t.rt, &object) {
         meta_mut(&mut object).insert("generation".into(), json!(1));
     }
+    normalize(t, &mut object);
     validation::check(t.rt, t.version, &mut object, None, opts.strict)?;
     special_on_create(t, &mut object)?;
     let manager = opts
@@ -312,6 +369,7 @@ fn finish_update(
             return Err(ApiError::invalid(&t.rt.qualified_kind(), &name, &[e]));
         }
     }
+    normalize(t, &mut new);
     validation::check(t.rt, t.version, &mut new, Some(old), opts.strict)?;
     if tracks_generation(t.rt, &new) && spec_changed(t, old, &new) {
         let generation = meta(old)["generation"].as_i64().unwrap_or(0) + 1;
@@ -473,5 +531,43 @@ fn delete_namespace_contents(store: &Store, namespace: &str) {
                 let _ = delete(&t, name, &Value::Null, false);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_pads_like_the_standard_alphabet() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"", ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"\xff\xfe\xfd\xfc", "//79/A=="),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(base64_encode(bytes), text);
+        }
+    }
+
+    #[test]
+    fn secret_string_data_wins_over_data_and_is_dropped() {
+        let store = Store::new();
+        let rt = store.resolve("", "v1", "secrets").unwrap();
+        let t = Target {
+            store: &store,
+            rt: &rt,
+            version: "v1",
+            namespace: "default",
+        };
+        let mut secret =
+            json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "hi", "c": ""}});
+        normalize(&t, &mut secret);
+        assert_eq!(
+            secret,
+            json!({"type": "Opaque", "data": {"a": "eA==", "b": "aGk=", "c": ""}})
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Server-side printing: `meta.k8s.io/v1` Tables, which `kubectl get` asks for. Custom
 //! resources get their CRD's `additionalPrinterColumns` (evaluated with a JSONPath subset:
-//! `.a.b`, `[n]`, `['key']` and `[?(@.a=="x")]` filters); everything else gets Name and Age.
+//! `.a.b`, `[n]`, `['key']` and `[?(@.a=="x")]` filters); Events get the real server's event
+//! columns (see [`crate::events`]); everything else gets Name and Age.
 
 use crate::registry::{PrinterColumn, ResourceType};
 use serde_json::{Value, json};
@@ -41,18 +42,29 @@ pub fn table(
     include_object: &str,
 ) -> Value {
     let columns = columns(rt, version);
-    let mut definitions = vec![json!({
-        "name": "Name", "type": "string", "format": "name", "priority": 0,
-        "description": "Name must be unique within a namespace.",
-    })];
-    definitions.extend(columns.iter().map(|c| {
-        json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
-    }));
+    let events = crate::events::is_event(rt);
+    let definitions = if events {
+        crate::events::columns()
+    } else {
+        let mut definitions = vec![json!({
+            "name": "Name", "type": "string", "format": "name", "priority": 0,
+            "description": "Name must be unique within a namespace.",
+        })];
+        definitions.extend(columns.iter().map(|c| {
+            json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
+        }));
+        definitions
+    };
     let rows: Vec<Value> = items
         .iter()
         .map(|item| {
-            let mut cells = vec![item["metadata"]["name"].clone()];
-            cells.extend(columns.iter().map(|c| cell(c, item)));
+            let cells = if events {
+                crate::events::cells(item)
+            } else {
+                let mut cells = vec![item["metadata"]["name"].clone()];
+                cells.extend(columns.iter().map(|c| cell(c, item)));
+                cells
+            };
             let object = match include_object {
                 "None" => Value::Null,
                 "Object" => item.clone(),

@@ -89,7 +89,13 @@ impl Db {
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
         let mut report = AuditReport::default();
-        for row in client.query(BALANCE_CHECK, &[]).await? {
+        // Streamed, one member at a time: the audit's memory does not grow with the members.
+        let balance_rows = client
+            .query_raw(BALANCE_CHECK, std::iter::empty::<i64>())
+            .await?;
+        pin_mut!(balance_rows);
+        while let Some(row) = balance_rows.next().await {
+            let row = row?;
             let member: Uuid = row.get(0);
             report.members_checked += 1;
             let columns = [

@@ -385,3 +385,206 @@ async fn kubectl_get_watch_prints_each_change_with_the_printer_columns() {
     );
     watch.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_of_a_secret_merges_string_data_into_base64_data() {
+    let server = StandIn::start().await.unwrap();
+    let kubectl = Kubectl::new(&server);
+    let manifest = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n\
+        data: {user: YWRtaW4=, token: b2xk}\nstringData: {token: s3cr3t, url: 'https://x'}\n";
+    let file = kubectl.write("secret.yaml", manifest);
+    kubectl
+        .ok(&["apply", "-f", &file.display().to_string()])
+        .await;
+    let secret = kubectl.ok(&["get", "secret", "creds", "-o", "json"]).await;
+    let secret: serde_json::Value = serde_json::from_str(&secret).unwrap();
+    assert_eq!(
+        secret["data"],
+        json!({"user": "YWRtaW4=", "token": "czNjcjN0", "url": "aHR0cHM6Ly94"}),
+        "stringData wins over data and is base64-encoded"
+    );
+    assert_eq!(secret.get("stringData"), None);
+    assert_eq!(secret["type"], "Opaque");
+    // A patch and a server-side apply are converted the same way.
+    kubectl
+        .ok(&[
+            "patch",
+            "secret",
+            "creds",
+            "-p",
+            r#"{"stringData":{"extra":"x"}}"#,
+        ])
+        .await;
+    kubectl
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &file.display().to_string(),
+        ])
+        .await;
+    let secret = kubectl.ok(&["get", "secret", "creds", "-o", "json"]).await;
+    let secret: serde_json::Value = serde_json::from_str(&secret).unwrap();
+    assert_eq!(secret["data"]["extra"], "eA==");
+    assert_eq!(secret["data"]["token"], "czNjcjN0");
+    assert_eq!(secret.get("stringData"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_sends_protobuf_for_namespaces_secrets_and_configmaps_and_it_works() {
+    let server = StandIn::start().await.unwrap();
+    let kubectl = Kubectl::new(&server);
+    let out = kubectl.ok(&["create", "namespace", "team-a"]).await;
+    assert_eq!(out.trim(), "namespace/team-a created");
+    let out = kubectl.ok(&["get", "ns", "team-a"]).await;
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[0], "team-a", "{out}");
+    let phase = kubectl
+        .ok(&["get", "ns", "team-a", "-o", "jsonpath={.status.phase}"])
+        .await;
+    assert_eq!(phase, "Active");
+
+    kubectl
+        .ok(&[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "team-a",
+            "--from-literal=token=s3cr3t",
+        ])
+        .await;
+    let token = kubectl
+        .ok(&[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.token}",
+        ])
+        .await;
+    assert_eq!(token, "czNjcjN0");
+    kubectl
+        .ok(&[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "--from-literal=mode=fast",
+        ])
+        .await;
+    let mode = kubectl
+        .ok(&[
+            "get",
+            "cm",
+            "settings",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.mode}",
+        ])
+        .await;
+    assert_eq!(mode, "fast");
+    // Kinds whose protobuf form the stand-in does not read get a clear 415.
+    let ran = kubectl
+        .run(&["create", "deployment", "web", "--image=nginx"])
+        .await;
+    assert!(!ran.ok);
+    assert!(ran.stderr.contains("apps/v1 Deployment"), "{}", ran.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_events_shows_events_published_through_events_k8s_io() {
+    use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
+    use kube::api::PostParams;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let server = StandIn::start().await.unwrap();
+    let kubectl = Kubectl::new(&server);
+    let client = client(&server);
+    let cm = Api::<ConfigMap>::default_namespaced(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "settings"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client,
+        Reporter {
+            controller: "standin-test".into(),
+            instance: None,
+        },
+    );
+    let reference: ObjectReference = kube::Resource::object_ref(&cm, &());
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "Reconciled".into(),
+        note: Some("settings were applied".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder.publish(&event, &reference).await.unwrap();
+    recorder.publish(&event, &reference).await.unwrap();
+
+    let out = kubectl.ok(&["get", "events", "-n", "default"]).await;
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[1..],
+        [
+            "Warning",
+            "Reconciled",
+            "configmap/settings",
+            "settings",
+            "were",
+            "applied"
+        ],
+        "{out}"
+    );
+    assert_eq!(lines.next(), None, "one event with a series: {out}");
+    let core = kubectl
+        .ok(&["get", "events.v1.", "-n", "default", "-o", "json"])
+        .await;
+    let core: serde_json::Value = serde_json::from_str(&core).unwrap();
+    let item = &core["items"][0];
+    assert_eq!(item["apiVersion"], "v1");
+    assert_eq!(item["involvedObject"]["name"], "settings");
+    assert_eq!(item["message"], "settings were applied");
+    assert_eq!(item["source"]["component"], "standin-test");
+    assert_eq!(item["count"], 2);
+
+    // And the other way round: a core event is listed through events.k8s.io.
+    let file = kubectl.write(
+        "event.yaml",
+        "apiVersion: v1\nkind: Event\nmetadata: {name: old-style}\n\
+         involvedObject: {kind: ConfigMap, name: settings, namespace: default}\n\
+         reason: Noticed\nmessage: seen by an old client\ntype: Normal\nsource: {component: legacy}\n",
+    );
+    kubectl
+        .ok(&["create", "-f", &file.display().to_string()])
+        .await;
+    let new = kubectl
+        .ok(&["get", "events.events.k8s.io", "-o", "json"])
+        .await;
+    let new: serde_json::Value = serde_json::from_str(&new).unwrap();
+    let old_style = new["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["metadata"]["name"] == "old-style")
+        .expect("the core event is listed through events.k8s.io");
+    assert_eq!(old_style["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(old_style["note"], "seen by an old client");
+    assert_eq!(old_style["regarding"]["name"], "settings");
+    assert_eq!(old_style["reportingController"], "legacy");
+}

@@ -1,0 +1,309 @@
+//! The Campaign controller: validates each campaign, publishes valid ones into `campaigns`
+//! (bumping `config_versions('campaigns')` in the same transaction), reports the phase, and
+//! requeues at the campaign's next transition.
+//!
+//! An invalid campaign changes nothing in the database, except that a campaign which was
+//! published before and has become invalid is withdrawn (`active = false`): a spec that no
+//! longer validates must stop granting points at once. Deleting a campaign withdraws it too,
+//! before the finalizer is removed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use loyalty_crds::campaign::{Campaign, CampaignPhase, CampaignStatus, StackingMode, conditions};
+use loyalty_crds::common::{Condition, ConditionStatus, set_condition};
+use loyalty_crds::describe_issues;
+
+use super::{Context, apply_status, back_off, object_key, requeue_after, transition};
+use crate::db::{PublishCampaign, WithdrawCampaign};
+use crate::{Error, Result};
+
+/// The finalizer that keeps a Campaign until its row is withdrawn.
+pub const FINALIZER: &str = "loyalty.travel.example/campaign-cleanup";
+const CONTROLLER: &str = "campaign";
+/// A campaign is re-checked at least this often, even with no transition ahead.
+pub const MAX_REQUEUE: Duration = Duration::from_secs(3600);
+
+/// Reconciles one Campaign.
+#[tracing::instrument(skip_all, fields(campaign = %obj.name_any(), namespace = obj.namespace()))]
+pub async fn reconcile(obj: Arc<Campaign>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started(CONTROLLER);
+    let namespace = obj
+        .namespace()
+        .ok_or(Error::Malformed("a Campaign without a namespace"))?;
+    let api: Api<Campaign> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = object_key(CONTROLLER, &*obj);
+    let action = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(c) => apply(&c, &api, &ctx, Utc::now()).await,
+            FinalizerEvent::Cleanup(c) => cleanup(&c, &ctx).await,
+        }
+    })
+    .await?;
+    ctx.backoff.reset(&key);
+    Ok(action)
+}
+
+/// Retries a failed reconcile with per-object exponential backoff.
+pub fn error_policy(obj: Arc<Campaign>, error: &Error, ctx: Arc<Context>) -> Action {
+    back_off(CONTROLLER, &*obj, error, &ctx)
+}
+
+/// The phase of a valid campaign at `now`.
+pub fn phase_at(c: &Campaign, now: DateTime<Utc>) -> CampaignPhase {
+    if !c.spec.enabled {
+        CampaignPhase::Disabled
+    } else if c.spec.is_active_at(now) {
+        CampaignPhase::Active
+    } else if now >= c.spec.window.end {
+        CampaignPhase::Ended
+    } else {
+        CampaignPhase::Scheduled
+    }
+}
+
+fn sort_key(c: &Campaign) -> (String, String) {
+    (c.name_any(), c.namespace().unwrap_or_default())
+}
+
+fn is_exclusive_candidate(c: &Campaign) -> bool {
+    c.spec.enabled
+        && c.spec.stacking.mode == StackingMode::Exclusive
+        && c.meta().deletion_timestamp.is_none()
+        && c.spec.validate().is_ok()
+}
+
+/// Why `this` must be refused because of another Exclusive campaign: same priority and
+/// overlapping windows, and the other's name sorts first (names, then namespaces). The
+/// windows' recurrences are not compared: two Exclusive campaigns of one priority whose
+/// windows overlap are ambiguous enough to refuse.
+pub fn exclusive_conflict(this: &Campaign, all: &[Arc<Campaign>]) -> Option<String> {
+    if !is_exclusive_candidate(this) {
+        return None;
+    }
+    let w = &this.spec.window;
+    all.iter()
+        .filter(|o| is_exclusive_candidate(o) && sort_key(o) < sort_key(this))
+        .filter(|o| o.spec.stacking.priority == this.spec.stacking.priority)
+        .filter(|o| o.spec.window.start < w.end && w.start < o.spec.window.end)
+        .min_by_key(|o| sort_key(o))
+        .map(|o| {
+            format!(
+                "overlaps Exclusive campaign {}/{} with the same priority {} between {} and {}; \
+                 of two such campaigns the one whose name sorts later is refused",
+                o.namespace().unwrap_or_default(),
+                o.name_any(),
+                this.spec.stacking.priority,
+                w.start.max(o.spec.window.start).to_rfc3339(),
+                w.end.min(o.spec.window.end).to_rfc3339(),
+            )
+        })
+}
+
+/// The Exclusive campaigns whose verdict a change to `changed` may alter.
+pub fn peers_of(store: &Store<Campaign>, changed: &Campaign) -> Vec<ObjectRef<Campaign>> {
+    store
+        .state()
+        .iter()
+        .filter(|c| c.spec.stacking.mode == StackingMode::Exclusive && c.uid() != changed.uid())
+        .map(|c| ObjectRef::from_obj(&**c))
+        .collect()
+}
+
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> Condition {
+    let status = if ok {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    Condition::new(type_, status, reason, message, generation, now)
+}
+
+/// Validates, publishes (or withdraws), and writes status; returns when to look again.
+pub async fn apply(
+    c: &Campaign,
+    api: &Api<Campaign>,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Action> {
+    let namespace = c.namespace().unwrap_or_default();
+    let name = c.name_any();
+    let generation = c.metadata.generation;
+    let old = c.status.clone().unwrap_or_default();
+    let mut status = CampaignStatus {
+        conditions: old.conditions.clone(),
+        observed_generation: generation,
+        ..CampaignStatus::default()
+    };
+    let refusal = match c.spec.validate() {
+        Err(issues) => Some(("ValidationFailed", describe_issues(&issues))),
+        Ok(()) => exclusive_conflict(c, &ctx.campaigns.state()).map(|r| ("ExclusiveOverlap", r)),
+    };
+    let action = if let Some((why, reason)) = refusal {
+        let withdrawn = ctx
+            .db
+            .serializable(
+                "withdraw_campaign",
+                &WithdrawCampaign {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+            )
+            .await?;
+        status.phase = Some(CampaignPhase::Invalid);
+        status.db_version = withdrawn.or(old.db_version);
+        let conds = &mut status.conditions;
+        set_condition(
+            conds,
+            condition(
+                conditions::VALID,
+                false,
+                why,
+                reason.clone(),
+                generation,
+                now,
+            ),
+        );
+        let published = if withdrawn.is_some() {
+            "Withdrawn"
+        } else {
+            "NotPublished"
+        };
+        set_condition(
+            conds,
+            condition(
+                conditions::PUBLISHED,
+                false,
+                published,
+                "the campaign is invalid".into(),
+                generation,
+                now,
+            ),
+        );
+        set_condition(
+            conds,
+            condition(
+                conditions::READY,
+                false,
+                why,
+                reason.clone(),
+                generation,
+                now,
+            ),
+        );
+        status.reason = Some(reason);
+        Action::requeue(MAX_REQUEUE)
+    } else {
+        let work = PublishCampaign {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            spec: serde_json::to_value(&c.spec)?,
+            generation: generation.unwrap_or_default(),
+        };
+        let version = ctx.db.serializable("publish_campaign", &work).await?;
+        let phase = phase_at(c, now);
+        status.phase = Some(phase);
+        status.db_version = Some(version);
+        status.next_transition = c.spec.next_transition_after(now);
+        status.reason = Some(match (phase, status.next_transition) {
+            (CampaignPhase::Disabled, _) => "spec.enabled is false".to_owned(),
+            (CampaignPhase::Ended, _) => "the window is over".to_owned(),
+            (_, Some(t)) => format!("{phase:?} until {}", t.to_rfc3339()),
+            (_, None) => format!("{phase:?}"),
+        });
+        let conds = &mut status.conditions;
+        set_condition(
+            conds,
+            condition(
+                conditions::VALID,
+                true,
+                "Validated",
+                String::new(),
+                generation,
+                now,
+            ),
+        );
+        set_condition(
+            conds,
+            condition(
+                conditions::PUBLISHED,
+                true,
+                "Published",
+                format!("database version {version}"),
+                generation,
+                now,
+            ),
+        );
+        set_condition(
+            conds,
+            condition(
+                conditions::READY,
+                true,
+                "Published",
+                format!("{phase:?}"),
+                generation,
+                now,
+            ),
+        );
+        match status.next_transition {
+            Some(t) => requeue_after(t - now, MAX_REQUEUE),
+            None => Action::requeue(MAX_REQUEUE),
+        }
+    };
+    if status != old {
+        apply_status(api, &name, &status).await?;
+    }
+    if status.phase != old.phase {
+        let (type_, note) = match status.phase {
+            Some(CampaignPhase::Invalid) => (
+                EventType::Warning,
+                status.reason.clone().unwrap_or_default(),
+            ),
+            _ => (
+                EventType::Normal,
+                format!(
+                    "{}: {}",
+                    transition(old.phase, status.phase),
+                    status.reason.clone().unwrap_or_default()
+                ),
+            ),
+        };
+        let reason = status
+            .phase
+            .map_or("Unknown".to_owned(), |p| format!("{p:?}"));
+        ctx.event(c, type_, &reason, note).await;
+    }
+    Ok(action)
+}
+
+/// The campaign is being deleted: withdraw its row before the finalizer goes.
+async fn cleanup(c: &Campaign, ctx: &Context) -> Result<Action> {
+    let work = WithdrawCampaign {
+        namespace: c.namespace().unwrap_or_default(),
+        name: c.name_any(),
+    };
+    if let Some(version) = ctx.db.serializable("withdraw_campaign", &work).await? {
+        ctx.event(
+            c,
+            EventType::Normal,
+            "Withdrawn",
+            format!("deleted; withdrawn at database version {version}"),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}

@@ -1,0 +1,391 @@
+//! The LoyaltyRegion controller: the region's row and country homes, database placement
+//! through the [`PlacementBackend`](crate::placement::PlacementBackend), the region's service
+//! workloads, and status with Placed, ServiceReady and Ready conditions.
+//!
+//! Countries: when two LoyaltyRegions list the same country, the one created first (then by
+//! name) keeps it and the other is refused with no database change. A country homed in the
+//! database by a region that no LoyaltyRegion declares it for (seed data, or a region that
+//! dropped it) is taken over, with an Event. Deleting a LoyaltyRegion removes its country
+//! homes and placement record, fences its row (state `fenced`, epoch + 1) and deletes its
+//! workloads; member data is never touched.
+
+pub mod workloads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Resource, ResourceExt};
+use loyalty_crds::common::{Condition, ConditionStatus, RegionName, set_condition};
+use loyalty_crds::describe_issues;
+use loyalty_crds::region::{
+    LoyaltyRegion, LoyaltyRegionSpec, LoyaltyRegionStatus, PlacementStatus, RegionPhase, conditions,
+};
+
+use super::{Context, apply_status, back_off, object_key, transition};
+use crate::db::{FenceRegion, RegionState, UpsertRegion};
+use crate::placement;
+use crate::{Error, Result};
+
+/// The finalizer that keeps a LoyaltyRegion until its row is fenced and its workloads gone.
+pub const FINALIZER: &str = "loyalty.travel.example/region-cleanup";
+const CONTROLLER: &str = "region";
+/// A ready region is re-checked this often (placement drift, the Deployment's readiness).
+pub const RESYNC: Duration = Duration::from_secs(300);
+/// A region that is not ready yet is looked at again this soon.
+pub const NOT_READY_RESYNC: Duration = Duration::from_secs(30);
+
+/// Reconciles one LoyaltyRegion.
+#[tracing::instrument(skip_all, fields(region = %obj.name_any()))]
+pub async fn reconcile(obj: Arc<LoyaltyRegion>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started(CONTROLLER);
+    let api: Api<LoyaltyRegion> = Api::all(ctx.client.clone());
+    let key = object_key(CONTROLLER, &*obj);
+    let action = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(r) => {
+                // Other regions' changes trigger this reconcile too, sometimes before the
+                // cache holds the status this controller just wrote; reading the region
+                // afresh keeps conditions (and their Events) from flapping back.
+                let fresh = api.get(&r.name_any()).await?;
+                apply(&fresh, &api, &ctx).await
+            }
+            FinalizerEvent::Cleanup(r) => cleanup(&r, &ctx).await,
+        }
+    })
+    .await?;
+    ctx.backoff.reset(&key);
+    Ok(action)
+}
+
+/// Retries a failed reconcile with per-object exponential backoff.
+pub fn error_policy(obj: Arc<LoyaltyRegion>, error: &Error, ctx: Arc<Context>) -> Action {
+    back_off(CONTROLLER, &*obj, error, &ctx)
+}
+
+fn precedence(r: &LoyaltyRegion) -> (Option<DateTime<Utc>>, String) {
+    let created = r
+        .meta()
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| DateTime::from_timestamp(t.0.as_second(), 0));
+    (created, r.name_any())
+}
+
+/// Countries of `this` that an earlier LoyaltyRegion also lists: `(country, other region)`.
+pub fn country_conflicts(
+    this: &LoyaltyRegion,
+    all: &[Arc<LoyaltyRegion>],
+) -> Vec<(String, String)> {
+    let mine = precedence(this);
+    let mut out = Vec::new();
+    for other in all {
+        if other.name_any() == this.name_any() || other.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        if precedence(other) >= mine {
+            continue;
+        }
+        for c in &this.spec.countries {
+            if other.spec.serves_country(c) {
+                out.push((c.to_string(), other.spec.region.to_string()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The declared regions that take part in the database plan.
+fn declared(ctx: &Context) -> Vec<LoyaltyRegionSpec> {
+    ctx.regions
+        .state()
+        .iter()
+        .filter(|r| r.meta().deletion_timestamp.is_none())
+        .map(|r| r.spec.clone())
+        .collect()
+}
+
+fn cond(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> Condition {
+    let status = if ok {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    Condition::new(type_, status, reason, message, generation, now)
+}
+
+/// What a reconcile found, before it is written to status.
+struct Outcome {
+    /// `(reason, message)` when the region cannot be served as declared (invalid spec,
+    /// country conflict): nothing was written.
+    blocked: Option<(&'static str, String)>,
+    /// Whether placement is applied, with the Placed condition's reason and message.
+    placed: Option<(bool, &'static str, String)>,
+    service: Option<workloads::Readiness>,
+    db: Option<RegionState>,
+    placement: Option<PlacementStatus>,
+    /// An error to hand to the error policy after status is written.
+    error: Option<Error>,
+}
+
+async fn apply(r: &LoyaltyRegion, api: &Api<LoyaltyRegion>, ctx: &Context) -> Result<Action> {
+    let now = Utc::now();
+    let mut out = Outcome {
+        blocked: None,
+        placed: None,
+        service: None,
+        db: None,
+        placement: None,
+        error: None,
+    };
+    let conflicts = country_conflicts(r, &ctx.regions.state());
+    if let Err(issues) = r.spec.validate() {
+        out.blocked = Some(("ValidationFailed", describe_issues(&issues)));
+    } else if !conflicts.is_empty() {
+        let list: Vec<String> = conflicts
+            .iter()
+            .map(|(c, o)| format!("{c} (homed by {o})"))
+            .collect();
+        out.blocked = Some((
+            "CountryConflict",
+            format!(
+                "countries already homed by an earlier LoyaltyRegion: {}",
+                list.join(", ")
+            ),
+        ));
+    } else {
+        let work = UpsertRegion {
+            name: r.spec.region.to_string(),
+            residency_group: r.spec.residency_group.to_string(),
+            endpoint: r.spec.endpoint.clone(),
+            countries: r.spec.countries.iter().map(ToString::to_string).collect(),
+        };
+        let state = ctx.db.serializable("upsert_region", &work).await?;
+        for (country, from) in &state.rehomed {
+            ctx.event(
+                r,
+                EventType::Normal,
+                "CountryRehomed",
+                format!("new members from {country} are homed here instead of {from}"),
+            )
+            .await;
+        }
+        out.db = Some(state);
+        let mut placement_status = PlacementStatus {
+            desired: Some(r.spec.database.clone()),
+            ..Default::default()
+        };
+        match placement::plan(&declared(ctx), &r.spec) {
+            Err(refusal) => out.placed = Some((false, refusal.reason(), refusal.to_string())),
+            Ok(plan) => match ctx.placement.apply(&ctx.db, &plan, &r.spec).await {
+                Ok(applied) => {
+                    placement_status.applied = Some(applied.placement);
+                    placement_status.verified_at = Some(now);
+                    let msg = format!("{} placement applied and verified", ctx.placement.name());
+                    out.placed = Some((true, "Applied", msg));
+                }
+                Err(e) => {
+                    out.placed = Some((false, "PlacementFailed", e.to_string()));
+                    out.error = Some(e);
+                }
+            },
+        }
+        let old_placement = r
+            .status
+            .as_ref()
+            .and_then(|s| s.placement.clone())
+            .unwrap_or_default();
+        if placement_status.applied == old_placement.applied
+            && placement_status.desired == old_placement.desired
+        {
+            // Unchanged: keep the first verification time so status does not churn.
+            placement_status.verified_at =
+                old_placement.verified_at.or(placement_status.verified_at);
+        }
+        out.placement = Some(placement_status);
+        out.service = Some(workloads::apply(r, ctx).await?);
+    }
+    let ready = write_status(r, api, ctx, &out, now).await?;
+    if let Some(e) = out.error {
+        return Err(e);
+    }
+    Ok(Action::requeue(if ready {
+        RESYNC
+    } else {
+        NOT_READY_RESYNC
+    }))
+}
+
+/// Writes status and emits an Event for each transition; returns whether the region is Ready.
+async fn write_status(
+    r: &LoyaltyRegion,
+    api: &Api<LoyaltyRegion>,
+    ctx: &Context,
+    out: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let generation = r.metadata.generation;
+    let old = r.status.clone().unwrap_or_default();
+    let mut status = LoyaltyRegionStatus {
+        conditions: old.conditions.clone(),
+        observed_generation: generation,
+        // Failover (a later change) owns these; kept so that its delays survive restarts.
+        failing_since: old.failing_since,
+        healthy_since: old.healthy_since,
+        epoch: old.epoch,
+        serving_region: old.serving_region.clone(),
+        placement: out.placement.clone().or(old.placement.clone()),
+        phase: old.phase,
+    };
+    let mut transitions: Vec<(EventType, String, String)> = Vec::new();
+    let mut set = |status: &mut LoyaltyRegionStatus, c: Condition| {
+        let (t, ok, reason, message) = (
+            c.type_.clone(),
+            c.is_true(),
+            c.reason.clone(),
+            c.message.clone(),
+        );
+        if set_condition(&mut status.conditions, c) {
+            let type_ = if ok {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            transitions.push((
+                type_,
+                format!("{t}{}", if ok { "" } else { "False" }),
+                format!("{reason}: {message}"),
+            ));
+        }
+    };
+    let ready = match (&out.blocked, &out.placed, out.service) {
+        (Some((reason, message)), _, _) => {
+            status.phase = Some(RegionPhase::Error);
+            set(
+                &mut status,
+                cond(
+                    conditions::READY,
+                    false,
+                    reason,
+                    message.clone(),
+                    generation,
+                    now,
+                ),
+            );
+            false
+        }
+        (None, Some((placed, reason, message)), Some(service)) => {
+            set(
+                &mut status,
+                cond(
+                    conditions::PLACED,
+                    *placed,
+                    reason,
+                    message.clone(),
+                    generation,
+                    now,
+                ),
+            );
+            let svc_msg = format!(
+                "{}/{} replicas available",
+                service.available, service.desired
+            );
+            let svc_reason = if service.is_ready() {
+                "ReplicasAvailable"
+            } else {
+                "ReplicasUnavailable"
+            };
+            set(
+                &mut status,
+                cond(
+                    conditions::SERVICE_READY,
+                    service.is_ready(),
+                    svc_reason,
+                    svc_msg,
+                    generation,
+                    now,
+                ),
+            );
+            let ready = *placed && service.is_ready();
+            let (reason, message) = match (*placed, service.is_ready()) {
+                (true, true) => ("Serving", String::new()),
+                (false, _) => ("NotPlaced", message.clone()),
+                (true, false) => (
+                    "ServiceNotReady",
+                    format!(
+                        "{}/{} replicas available",
+                        service.available, service.desired
+                    ),
+                ),
+            };
+            set(
+                &mut status,
+                cond(conditions::READY, ready, reason, message, generation, now),
+            );
+            if let Some(db) = &out.db {
+                status.epoch = db.epoch;
+                status.serving_region = db.served_by.parse::<RegionName>().ok();
+                status.phase = Some(if !placed {
+                    RegionPhase::Placing
+                } else if db.served_by != r.spec.region.as_str() {
+                    RegionPhase::FailedOver
+                } else {
+                    RegionPhase::Active
+                });
+            }
+            ready
+        }
+        _ => false,
+    };
+    if status != old {
+        apply_status(api, &r.name_any(), &status).await?;
+    }
+    if status.phase != old.phase {
+        let note = transition(old.phase, status.phase);
+        let type_ = if status.phase == Some(RegionPhase::Error) {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        let reason = status
+            .phase
+            .map_or("Unknown".to_owned(), |p| format!("{p:?}"));
+        ctx.event(r, type_, &reason, note).await;
+    }
+    for (type_, reason, note) in transitions {
+        ctx.event(r, type_, &reason, note).await;
+    }
+    Ok(ready)
+}
+
+async fn cleanup(r: &LoyaltyRegion, ctx: &Context) -> Result<Action> {
+    ctx.db
+        .serializable(
+            "fence_region",
+            &FenceRegion {
+                name: r.spec.region.to_string(),
+            },
+        )
+        .await?;
+    workloads::delete(r, ctx).await?;
+    ctx.event(
+        r,
+        EventType::Normal,
+        "Fenced",
+        "deleted: country homes and placement record removed, row fenced, workloads deleted".into(),
+    )
+    .await;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,356 @@
+//! The rows the operator writes: campaigns, partners, regions, country homes, placements and
+//! configuration versions. The schema belongs to the service's migrations; nothing here
+//! creates a table.
+//!
+//! Every write is one SERIALIZABLE transaction run by [`Db::serializable`], which re-runs the
+//! whole unit of work on SQLSTATE 40001 (serialization failure) or 40P01 (deadlock) with
+//! bounded, jittered exponential backoff, as the portable-SQL rules require (ADR 0002).
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rand::Rng;
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls, Transaction};
+
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+
+mod region;
+pub use region::{FenceRegion, RecordPlacement, RegionState, UpsertRegion};
+
+/// Connections the operator holds at most: controllers run a few reconciles at a time.
+pub const POOL_SIZE: usize = 4;
+/// How often one unit of work runs before the operator gives up and the reconcile backs off.
+pub const MAX_TX_ATTEMPTS: u32 = 8;
+/// The first retry waits up to this long; each further one doubles it.
+const RETRY_BASE_MS: u64 = 10;
+/// No retry waits longer than this.
+const RETRY_MAX_MS: u64 = 1_000;
+const _: () = assert!(RETRY_BASE_MS < RETRY_MAX_MS && MAX_TX_ATTEMPTS >= 2);
+
+/// Names of the configuration sets in `config_versions`.
+pub mod config_sets {
+    /// Bumped whenever a campaign row changes.
+    pub const CAMPAIGNS: &str = "campaigns";
+    /// Bumped whenever a partner row changes.
+    pub const PARTNERS: &str = "partners";
+    /// Bumped whenever a region or country home row changes.
+    pub const REGIONS: &str = "regions";
+}
+
+/// One unit of work, run inside a serializable transaction and re-run as a whole on conflict.
+pub trait Work: Sync {
+    /// What the unit of work returns.
+    type Output: Send;
+    /// Runs the statements. Must be safe to run again from the start.
+    fn run(&self, tx: &Transaction<'_>) -> impl Future<Output = Result<Self::Output>> + Send;
+}
+
+/// The operator's connection pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    metrics: Metrics,
+}
+
+impl Db {
+    /// A pool for `url` (`postgres://…`, PostgreSQL or CockroachDB). Connects lazily.
+    pub fn connect(url: &str, metrics: Metrics) -> Result<Self> {
+        let config =
+            tokio_postgres::Config::from_str(url).map_err(|e| Error::DatabaseUrl(e.to_string()))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Pool(e.to_string()))?;
+        Ok(Self { pool, metrics })
+    }
+
+    /// A pooled connection, for reads and for the placement backends' DDL.
+    pub async fn conn(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => Error::Db(e),
+            other => Error::Pool(other.to_string()),
+        })
+    }
+
+    /// Whether the database answers: `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        self.conn().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Runs `work` in a SERIALIZABLE transaction, re-running it on 40001 and 40P01.
+    #[tracing::instrument(skip(self, work), err)]
+    pub async fn serializable<W: Work>(
+        &self,
+        operation: &'static str,
+        work: &W,
+    ) -> Result<W::Output> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_once(work).await {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    let Some(state) = retryable(&e) else {
+                        return Err(e);
+                    };
+                    self.metrics.db_retries.with_label_values(&[state]).inc();
+                    if attempt >= MAX_TX_ATTEMPTS {
+                        return Err(Error::RetriesExhausted {
+                            operation,
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::debug!(attempt, sqlstate = state, "retrying transaction");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn try_once<W: Work>(&self, work: &W) -> Result<W::Output> {
+        let mut conn = self.conn().await?;
+        let tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::Serializable)
+            .start()
+            .await?;
+        let out = work.run(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+/// The SQLSTATE of a retryable error: serialization failure or deadlock. Matched on the code,
+/// never on the message.
+fn retryable(e: &Error) -> Option<&'static str> {
+    let Error::Db(db) = e else { return None };
+    match db.code() {
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => Some("40001"),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => Some("40P01"),
+        _ => None,
+    }
+}
+
+/// Full jitter over an exponentially growing cap.
+fn backoff(attempt: u32) -> Duration {
+    let cap = RETRY_BASE_MS
+        .saturating_mul(1 << attempt.min(16))
+        .min(RETRY_MAX_MS);
+    Duration::from_millis(rand::rng().random_range(0..=cap))
+}
+
+/// Bumps a configuration set's version in the caller's transaction and returns the new one.
+pub async fn bump_config_version(tx: &Transaction<'_>, set: &str) -> Result<i64> {
+    let row = tx
+        .query_one(
+            "INSERT INTO config_versions (name, version, updated_at) VALUES ($1, 1, now()) \
+             ON CONFLICT (name) DO UPDATE SET version = config_versions.version + 1, updated_at = now() \
+             RETURNING version",
+            &[&set],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Publishes a valid campaign: upserts its row (active) and bumps `config_versions('campaigns')`
+/// in the same transaction. Writes nothing when the row already holds this spec and generation.
+pub struct PublishCampaign {
+    pub namespace: String,
+    pub name: String,
+    pub spec: Value,
+    pub generation: i64,
+}
+
+impl Work for PublishCampaign {
+    /// The row's version.
+    type Output = i64;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<i64> {
+        let current = tx
+            .query_opt(
+                "SELECT spec, generation, active, version FROM campaigns WHERE namespace = $1 AND name = $2",
+                &[&self.namespace, &self.name],
+            )
+            .await?;
+        if let Some(row) = &current {
+            let (spec, generation, active): (Value, i64, bool) =
+                (row.get(0), row.get(1), row.get(2));
+            if active && generation == self.generation && spec == self.spec {
+                return Ok(row.get(3));
+            }
+        }
+        let version = bump_config_version(tx, config_sets::CAMPAIGNS).await?;
+        tx.execute(
+            "INSERT INTO campaigns (namespace, name, spec, generation, active, version, updated_at) \
+             VALUES ($1, $2, $3, $4, true, $5, now()) \
+             ON CONFLICT (namespace, name) DO UPDATE SET spec = EXCLUDED.spec, \
+             generation = EXCLUDED.generation, active = true, version = EXCLUDED.version, \
+             updated_at = EXCLUDED.updated_at",
+            &[&self.namespace, &self.name, &self.spec, &self.generation, &version],
+        )
+        .await?;
+        Ok(version)
+    }
+}
+
+/// Withdraws a campaign (deleted, or no longer valid): sets `active = false` and bumps the
+/// version, only if an active row exists. Returns the new version when something changed.
+pub struct WithdrawCampaign {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Work for WithdrawCampaign {
+    type Output = Option<i64>;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<Option<i64>> {
+        let active = tx
+            .query_opt(
+                "SELECT 1 FROM campaigns WHERE namespace = $1 AND name = $2 AND active",
+                &[&self.namespace, &self.name],
+            )
+            .await?;
+        if active.is_none() {
+            return Ok(None);
+        }
+        let version = bump_config_version(tx, config_sets::CAMPAIGNS).await?;
+        tx.execute(
+            "UPDATE campaigns SET active = false, version = $3, updated_at = now() \
+             WHERE namespace = $1 AND name = $2",
+            &[&self.namespace, &self.name, &version],
+        )
+        .await?;
+        Ok(Some(version))
+    }
+}
+
+/// A partner's row as the operator publishes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerRow {
+    pub code: String,
+    pub namespace: String,
+    pub name: String,
+    pub display_name: String,
+    pub endpoint: String,
+    /// Hex sha256 of the resolved credential; the value itself never leaves the Secret.
+    pub credentials_sha256: String,
+    pub retry_policy: Value,
+    pub bonus_rules: Value,
+    pub enabled: bool,
+    pub generation: i64,
+}
+
+/// What publishing a partner did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerPublished {
+    /// The row was written and `config_versions('partners')` bumped.
+    Written,
+    /// The row already said exactly this.
+    Unchanged,
+    /// Another Partner resource owns the code; nothing was written.
+    CodeTaken { namespace: String, name: String },
+}
+
+/// Upserts a partner's row, refusing a code owned by another Partner resource.
+pub struct PublishPartner(pub PartnerRow);
+
+impl Work for PublishPartner {
+    type Output = PartnerPublished;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<PartnerPublished> {
+        let p = &self.0;
+        let owner = tx
+            .query_opt(
+                "SELECT namespace, name, display_name, endpoint, credentials_sha256, retry_policy, \
+                 bonus_rules, enabled, generation FROM partners WHERE code = $1",
+                &[&p.code],
+            )
+            .await?;
+        if let Some(row) = owner {
+            let (namespace, name): (String, String) = (row.get(0), row.get(1));
+            if (namespace.as_str(), name.as_str()) != (p.namespace.as_str(), p.name.as_str()) {
+                return Ok(PartnerPublished::CodeTaken { namespace, name });
+            }
+            let current = PartnerRow {
+                code: p.code.clone(),
+                namespace,
+                name,
+                display_name: row.get(2),
+                endpoint: row.get(3),
+                credentials_sha256: row.get(4),
+                retry_policy: row.get(5),
+                bonus_rules: row.get(6),
+                enabled: row.get(7),
+                generation: row.get(8),
+            };
+            if current == *p {
+                return Ok(PartnerPublished::Unchanged);
+            }
+        }
+        // A resource whose code changed (the API forbids it, a hand edit may not) leaves a row
+        // under its old code that would violate partners_namespace_name_key.
+        tx.execute(
+            "DELETE FROM partners WHERE namespace = $1 AND name = $2 AND code <> $3",
+            &[&p.namespace, &p.name, &p.code],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO partners (code, namespace, name, display_name, endpoint, credentials_sha256, \
+             retry_policy, bonus_rules, enabled, generation, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) \
+             ON CONFLICT (code) DO UPDATE SET display_name = EXCLUDED.display_name, \
+             endpoint = EXCLUDED.endpoint, credentials_sha256 = EXCLUDED.credentials_sha256, \
+             retry_policy = EXCLUDED.retry_policy, bonus_rules = EXCLUDED.bonus_rules, \
+             enabled = EXCLUDED.enabled, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at",
+            &[
+                &p.code,
+                &p.namespace,
+                &p.name,
+                &p.display_name,
+                &p.endpoint,
+                &p.credentials_sha256,
+                &p.retry_policy,
+                &p.bonus_rules,
+                &p.enabled,
+                &p.generation,
+            ],
+        )
+        .await?;
+        bump_config_version(tx, config_sets::PARTNERS).await?;
+        Ok(PartnerPublished::Written)
+    }
+}
+
+/// Deletes a partner's row (the Partner resource is being deleted). Returns whether a row went.
+pub struct DeletePartner {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Work for DeletePartner {
+    type Output = bool;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<bool> {
+        let deleted = tx
+            .execute(
+                "DELETE FROM partners WHERE namespace = $1 AND name = $2",
+                &[&self.namespace, &self.name],
+            )
+            .await?;
+        if deleted > 0 {
+            bump_config_version(tx, config_sets::PARTNERS).await?;
+        }
+        Ok(deleted > 0)
+    }
+}

@@ -1,0 +1,190 @@
+//! The rows of a LoyaltyRegion: its `regions` row, its `country_homes` and its
+//! `region_placements` record.
+
+use serde_json::Value;
+use tokio_postgres::Transaction;
+
+use super::{Work, bump_config_version, config_sets};
+use crate::Result;
+
+/// The fencing fields of a region's row, as the service reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionState {
+    pub state: String,
+    pub epoch: i64,
+    pub served_by: String,
+    /// Countries whose home moved to this region from another one in this write.
+    pub rehomed: Vec<(String, String)>,
+}
+
+/// Upserts a region's row and its country homes. `state`, `epoch` and `served_by` belong to
+/// failover and stay as they are, except that a row fenced by a previous deletion of the
+/// LoyaltyRegion (fenced and served by itself) becomes active again with a new epoch.
+pub struct UpsertRegion {
+    pub name: String,
+    pub residency_group: String,
+    pub endpoint: String,
+    pub countries: Vec<String>,
+}
+
+impl Work for UpsertRegion {
+    type Output = RegionState;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<RegionState> {
+        let mut changed = false;
+        let existing = tx
+            .query_opt(
+                "SELECT residency_group, endpoint, state, epoch, served_by FROM regions WHERE name = $1",
+                &[&self.name],
+            )
+            .await?;
+        let row = match existing {
+            None => {
+                changed = true;
+                tx.query_one(
+                    "INSERT INTO regions (name, residency_group, state, epoch, endpoint, served_by, updated_at) \
+                     VALUES ($1, $2, 'active', 1, $3, $1, now()) RETURNING state, epoch, served_by",
+                    &[&self.name, &self.residency_group, &self.endpoint],
+                )
+                .await?
+            }
+            Some(row) => {
+                let (group, endpoint, state, served_by): (String, String, String, String) =
+                    (row.get(0), row.get(1), row.get(2), row.get(4));
+                let revive = state == "fenced" && served_by == self.name;
+                if group != self.residency_group || endpoint != self.endpoint || revive {
+                    changed = true;
+                    tx.query_one(
+                        "UPDATE regions SET residency_group = $2, endpoint = $3, \
+                         state = CASE WHEN $4 THEN 'active' ELSE state END, \
+                         epoch = CASE WHEN $4 THEN epoch + 1 ELSE epoch END, updated_at = now() \
+                         WHERE name = $1 RETURNING state, epoch, served_by",
+                        &[&self.name, &self.residency_group, &self.endpoint, &revive],
+                    )
+                    .await?
+                } else {
+                    tx.query_one(
+                        "SELECT state, epoch, served_by FROM regions WHERE name = $1",
+                        &[&self.name],
+                    )
+                    .await?
+                }
+            }
+        };
+        let homes = tx
+            .query(
+                "SELECT country, region FROM country_homes WHERE country = ANY($1) OR region = $2",
+                &[&self.countries, &self.name],
+            )
+            .await?;
+        let mut rehomed = Vec::new();
+        let mut present = Vec::new();
+        for home in &homes {
+            let (country, region): (String, String) = (home.get(0), home.get(1));
+            if !self.countries.contains(&country) {
+                continue;
+            }
+            if region == self.name {
+                present.push(country);
+            } else {
+                rehomed.push((country, region));
+            }
+        }
+        let stale = homes.iter().any(|h| {
+            h.get::<_, String>(1) == self.name && !self.countries.contains(&h.get::<_, String>(0))
+        });
+        if present.len() != self.countries.len() {
+            changed = true;
+            tx.execute(
+                "INSERT INTO country_homes (country, region) SELECT c, $2 FROM unnest($1::TEXT[]) AS c \
+                 ON CONFLICT (country) DO UPDATE SET region = EXCLUDED.region",
+                &[&self.countries, &self.name],
+            )
+            .await?;
+        }
+        if stale {
+            changed = true;
+            tx.execute(
+                "DELETE FROM country_homes WHERE region = $1 AND NOT (country = ANY($2))",
+                &[&self.name, &self.countries],
+            )
+            .await?;
+        }
+        if changed {
+            bump_config_version(tx, config_sets::REGIONS).await?;
+        }
+        Ok(RegionState {
+            state: row.get(0),
+            epoch: row.get(1),
+            served_by: row.get(2),
+            rehomed,
+        })
+    }
+}
+
+/// The LoyaltyRegion is being deleted: its country homes and placement record go, and its row
+/// stays, fenced with a new epoch, so that an instance still running there commits nothing.
+/// Member data is never touched.
+pub struct FenceRegion {
+    pub name: String,
+}
+
+impl Work for FenceRegion {
+    type Output = ();
+    async fn run(&self, tx: &Transaction<'_>) -> Result<()> {
+        let homes = tx
+            .execute("DELETE FROM country_homes WHERE region = $1", &[&self.name])
+            .await?;
+        tx.execute(
+            "DELETE FROM region_placements WHERE region = $1",
+            &[&self.name],
+        )
+        .await?;
+        let fenced = tx
+            .execute(
+                "UPDATE regions SET state = 'fenced', epoch = epoch + 1, updated_at = now() \
+                 WHERE name = $1 AND state = 'active'",
+                &[&self.name],
+            )
+            .await?;
+        if homes + fenced > 0 {
+            bump_config_version(tx, config_sets::REGIONS).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Records a region's desired and applied placement in `region_placements`.
+pub struct RecordPlacement {
+    pub region: String,
+    pub desired: Value,
+    pub applied: Option<Value>,
+    pub backend: &'static str,
+}
+
+impl Work for RecordPlacement {
+    type Output = ();
+    async fn run(&self, tx: &Transaction<'_>) -> Result<()> {
+        let current = tx
+            .query_opt(
+                "SELECT desired, applied, backend FROM region_placements WHERE region = $1",
+                &[&self.region],
+            )
+            .await?;
+        if let Some(row) = current {
+            let (desired, applied, backend): (Value, Option<Value>, String) =
+                (row.get(0), row.get(1), row.get(2));
+            if desired == self.desired && applied == self.applied && backend == self.backend {
+                return Ok(());
+            }
+        }
+        tx.execute(
+            "INSERT INTO region_placements (region, desired, applied, backend, applied_at, updated_at) \
+             VALUES ($1, $2, $3, $4, CASE WHEN $3::JSONB IS NULL THEN NULL ELSE now() END, now()) \
+             ON CONFLICT (region) DO UPDATE SET desired = EXCLUDED.desired, applied = EXCLUDED.applied, \
+             backend = EXCLUDED.backend, applied_at = EXCLUDED.applied_at, updated_at = EXCLUDED.updated_at",
+            &[&self.region, &self.desired, &self.applied, &self.backend],
+        )
+        .await?;
+        Ok(())
+    }
+}

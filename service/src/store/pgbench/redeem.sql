@@ -1,0 +1,30 @@
+-- Kept in step with the service by e2e/loadgen/tests/drift.rs: every statement here not
+-- marked "bench helper" must appear verbatim in service/src/store/*.rs, with the service's
+-- $N parameters written as pgbench :variables. Variables given with -D by the driver:
+-- members, kmin, lotj, region, source, soon, now, expires, epoch, nil, hash, details, resp,
+-- status, batch and the kind/reason names. pgbench variables hold numbers or strings from a
+-- query, never a uuid computed locally, so one "bench helper" query per transaction computes
+-- the member id (ids are deterministic: see dataset.rs) and fresh uuids; that extra round trip
+-- is the only statement the service does not send. pgbench cannot bind NULL, so the service's
+-- NULL parameters (hold_id, source, vests_at) are sent as values of the same type.
+-- A direct redemption of one point (Db::redeem): idempotency lookup, fence, member, lots to
+-- consume, lot update, ledger entry, balance, idempotency record. The hot-member run is this
+-- script with every client on member 0 (-D kmin=0 -D members=0 -D lotj=0).
+\set k random(:kmin, :members)
+\set ref random(1, 9000000000000000000)
+SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, '{' || ('0c000000-0000-4000-8000-' || lpad(to_hex(:k::bigint * 256 + :lotj), 12, '0')) || '}' AS lots, gen_random_uuid() AS eid \gset
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ref;
+SELECT state, residency_group FROM regions WHERE name = :region;
+SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
+SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
+UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], :deltas::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id;
+\set seq :last_seq + 1
+\set avail :available - 1
+\set hld :held
+\set life :lifetime
+\set qual :qualifying
+INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_redeem, :neg1, :zero, :zero, :zero, :zero, :r_redemption, :source, :ref, :nil, :details, :region, :now, :hash);
+UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
+INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ref, :home_region, :hash, :status, :resp, :now);
+COMMIT;
