@@ -50,6 +50,10 @@ pub struct LedgerConfig {
     pub lot_expiry_days: u32,
     /// Hold lifetime when the caller does not ask for one.
     pub default_hold_ttl_s: u64,
+    /// Qualifying points count towards the tier for this long after they are earned.
+    pub qualifying_window_days: u32,
+    /// A member below their tier's threshold keeps the tier this long before a downgrade.
+    pub tier_grace_days: u32,
     /// Largest single transfer between members.
     pub transfer_max_points: i64,
     /// Most points one member may send by transfer per UTC day.
@@ -105,6 +109,8 @@ impl Default for Config {
                 lot_expiry_days: 365,
                 default_hold_ttl_s: 900,
                 config_poll_ms: 1_000,
+                qualifying_window_days: 365,
+                tier_grace_days: 30,
                 transfer_max_points: 100_000,
                 transfer_daily_limit_points: 250_000,
             },

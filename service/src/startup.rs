@@ -146,11 +146,7 @@ fn spawn_jobs(state: &AppState) {
             let ladder = app.programme.snapshot().tiers.clone();
             match app
                 .db
-                .run_sweeps(
-                    app.region(),
-                    SweepLimits::from_config(&app.config.jobs),
-                    &ladder,
-                )
+                .run_sweeps(app.region(), SweepLimits::from_config(&app.config), &ladder)
                 .await
             {
                 Ok(report) if report.is_empty() => {}

@@ -28,11 +28,7 @@ async fn sweep(State(app): State<AppState>) -> Result<Json<SweepReport>, ApiErro
     let ladder = app.programme.snapshot().tiers.clone();
     let report = app
         .db
-        .run_sweeps(
-            app.region(),
-            SweepLimits::from_config(&app.config.jobs),
-            &ladder,
-        )
+        .run_sweeps(app.region(), SweepLimits::from_config(&app.config), &ladder)
         .await?;
     Ok(Json(report))
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{ApiJson, ApiPath, AppState, IdemKey, at};
 use crate::domain::{Invalid, Money, Points, Reference, Source, parse_product};
 use crate::error::ApiError;
-use crate::store::{EarnRequest, ReverseRequest, Stored, plan_earn};
+use crate::store::{EarnRequest, EarnWindows, ReverseRequest, Stored, plan_earn};
 
 /// How far in the past a booking may be reported, and how far ahead points may vest.
 const MAX_BOOKING_AGE_DAYS: i64 = 365;
@@ -119,7 +119,11 @@ async fn earn(
 ) -> Result<Stored, ApiError> {
     let req = json.body.parse(Utc::now())?;
     let idem = key.request("POST", uri.path(), &json.raw);
-    let lot_expiry = Duration::days(i64::from(app.config.ledger.lot_expiry_days));
+    let ledger = &app.config.ledger;
+    let windows = EarnWindows {
+        lot_expiry: Duration::days(i64::from(ledger.lot_expiry_days)),
+        qualifying: Duration::days(i64::from(ledger.qualifying_window_days)),
+    };
     let stored = app
         .db
         .earn(
@@ -128,7 +132,7 @@ async fn earn(
             &idem,
             req,
             app.programme.snapshot(),
-            lot_expiry,
+            windows,
         )
         .await?;
     if stored.status == StatusCode::CREATED && !stored.replayed {

@@ -36,6 +36,13 @@ pub struct EarnRequest {
     pub vests_at: Option<DateTime<Utc>>,
 }
 
+/// How long an earn's points live, and how long they count towards the tier.
+#[derive(Debug, Clone, Copy)]
+pub struct EarnWindows {
+    pub lot_expiry: Duration,
+    pub qualifying: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct ReverseRequest {
     pub source: Source,
@@ -116,7 +123,7 @@ async fn earn_unit(
     member_id: Uuid,
     req: &EarnRequest,
     programme: &Programme,
-    lot_expiry: Duration,
+    windows: EarnWindows,
 ) -> Result<Output> {
     let mut ctx = member_ctx(client, region, member_id).await?;
     let existing = client
@@ -221,7 +228,8 @@ async fn earn_unit(
         })
         .filter_map(|c| c.spec.lot_expiry_days)
         .max();
-    let expires_at = now + override_days.map_or(lot_expiry, |d| Duration::days(i64::from(d)));
+    let expires_at =
+        now + override_days.map_or(windows.lot_expiry, |d| Duration::days(i64::from(d)));
     let lot = lots::NewLot {
         member_id,
         home_region: &ctx.home_region,
@@ -229,6 +237,9 @@ async fn earn_unit(
         points,
         expires_at,
         vests_at: pending,
+        qualifying: points,
+        // A pending lot starts to qualify when it vests.
+        qualifying_until: pending.is_none().then(|| now + windows.qualifying),
     };
     let lot_id = lots::create(client, lot, now).await?;
     let new_tier = if pending.is_none() {
@@ -350,6 +361,13 @@ async fn reverse_unit(
         None => {
             let clawed_back = requested.min(ctx.balance.available);
             let taken = lots::consume(client, member_id, clawed_back, Some(lot_id)).await?;
+            // The reversed points stop qualifying now, so they must not age out again later.
+            let unqualify = client
+                .prepare_cached(
+                    "UPDATE lots SET qualifying = GREATEST(qualifying - $2, 0) WHERE id = $1",
+                )
+                .await?;
+            client.execute(&unqualify, &[&lot_id, &requested]).await?;
             let qualifying = requested.min(ctx.balance.qualifying);
             let deltas = Deltas {
                 available: -clawed_back,
@@ -413,7 +431,7 @@ impl Db {
         idem: &IdemRequest,
         req: EarnRequest,
         programme: Arc<Programme>,
-        lot_expiry: Duration,
+        windows: EarnWindows,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
         // Earns that may draw on a campaign budget also queue per campaign: the budget row is
@@ -430,7 +448,7 @@ impl Db {
         self.mutate("earn", idem, |client| {
             let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());
             Box::pin(async move {
-                earn_unit(client, &region, member_id, &req, &programme, lot_expiry).await
+                earn_unit(client, &region, member_id, &req, &programme, windows).await
             })
         })
         .await

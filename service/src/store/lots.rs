@@ -28,17 +28,21 @@ pub struct NewLot<'a> {
     pub expires_at: DateTime<Utc>,
     /// Pending until then; `None` when the points are spendable at once.
     pub vests_at: Option<DateTime<Utc>>,
+    /// Qualifying points the lot's earn added, and until when they count (set at vesting for
+    /// a pending lot). Zero for transferred points, which never qualify.
+    pub qualifying: i64,
+    pub qualifying_until: Option<DateTime<Utc>>,
 }
 
 pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>) -> Result<Uuid> {
     let id = Uuid::new_v4();
     let stmt = client
         .prepare_cached(
-            "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+            "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, \
+             qualifying, qualifying_until, created_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
         )
         .await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
         &id,
         &lot.member_id,
         &lot.home_region,
@@ -46,6 +50,8 @@ pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>)
         &lot.points,
         &lot.expires_at,
         &lot.vests_at,
+        &lot.qualifying,
+        &lot.qualifying_until,
         &now,
     ];
     client.execute(&stmt, &params).await?;

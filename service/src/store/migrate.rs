@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "transfers_leaderboard",
         include_str!("../../migrations/0004_transfers_leaderboard.sql"),
     ),
+    (
+        5,
+        "qualifying_window",
+        include_str!("../../migrations/0005_qualifying_window.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

@@ -24,6 +24,8 @@ pub struct SweepReport {
     pub lots_expired: u64,
     pub lots_vested: u64,
     pub idempotency_keys_pruned: u64,
+    pub members_aged: u64,
+    pub tiers_downgraded: u64,
 }
 
 /// Bounds of one sweep round.
@@ -31,14 +33,20 @@ pub struct SweepReport {
 pub struct SweepLimits {
     pub batch: i64,
     pub idempotency_retention: chrono::Duration,
+    pub qualifying_window: chrono::Duration,
+    pub tier_grace: chrono::Duration,
 }
 
 impl SweepLimits {
-    pub fn from_config(jobs: &crate::config::JobsConfig) -> Self {
-        let hours = i64::try_from(jobs.idempotency_retention_h).unwrap_or(24 * 365);
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let hours = i64::try_from(config.jobs.idempotency_retention_h).unwrap_or(24 * 365);
         Self {
-            batch: jobs.batch_size,
+            batch: config.jobs.batch_size,
             idempotency_retention: chrono::Duration::hours(hours),
+            qualifying_window: chrono::Duration::days(i64::from(
+                config.ledger.qualifying_window_days,
+            )),
+            tier_grace: chrono::Duration::days(i64::from(config.ledger.tier_grace_days)),
         }
     }
 }
@@ -116,6 +124,7 @@ async fn vest_member_lots(
     region: &str,
     member_id: Uuid,
     ladder: &TierLadder,
+    qualifying_window: chrono::Duration,
 ) -> Result<u64> {
     let mut ctx = member_ctx(client, region, member_id).await?;
     let now = now_micros();
@@ -151,12 +160,66 @@ async fn vest_member_lots(
         vested.push(lot);
     }
     let update = client
-        .prepare_cached("UPDATE lots SET vests_at = NULL WHERE id = ANY($1)")
+        .prepare_cached("UPDATE lots SET vests_at = NULL, qualifying_until = $2 WHERE id = ANY($1)")
         .await?;
-    client.execute(&update, &[&vested]).await?;
+    client
+        .execute(&update, &[&vested, &(now + qualifying_window)])
+        .await?;
     tiers::upgrade(client, &ctx, ladder, now).await?;
     ctx.write_balance(client, now).await?;
     Ok(vested.len() as u64)
+}
+
+/// Ages one member's qualifying points whose window is over (one `adjust` entry), then
+/// reviews their tier. Returns (whether points aged, whether the tier was lowered).
+async fn age_member(
+    client: &ClientWrapper,
+    region: &str,
+    member_id: Uuid,
+    ladder: &TierLadder,
+    grace: chrono::Duration,
+) -> Result<(bool, bool)> {
+    let mut ctx = member_ctx(client, region, member_id).await?;
+    let now = now_micros();
+    let stmt = client
+        .prepare_cached("SELECT id, qualifying FROM lots WHERE member_id = $1 AND qualifying > 0 AND qualifying_until <= $2")
+        .await?;
+    let rows = client.query(&stmt, &[&member_id, &now]).await?;
+    let lots: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    let total: i64 = rows.iter().map(|r| r.get::<_, i64>(1)).sum();
+    let aged = total.min(ctx.balance.qualifying);
+    if aged > 0 {
+        ctx.append(
+            client,
+            now,
+            Draft {
+                kind: EntryKind::Adjust,
+                deltas: Deltas {
+                    qualifying: -aged,
+                    ..Deltas::default()
+                },
+                reason: "qualifying points left the rolling window",
+                source: None,
+                reference: None,
+                hold_id: None,
+                details: json!({ "lots": lots }),
+            },
+        )
+        .await?;
+    }
+    if !lots.is_empty() {
+        let clear = client
+            .prepare_cached("UPDATE lots SET qualifying = 0 WHERE id = ANY($1)")
+            .await?;
+        client.execute(&clear, &[&lots]).await?;
+    }
+    let downgraded = tiers::review(client, &ctx, ladder, grace, now)
+        .await?
+        .is_some();
+    if aged > 0 {
+        ctx.write_balance(client, now).await?;
+    }
+    Ok((aged > 0, downgraded))
 }
 
 impl Db {
@@ -169,12 +232,83 @@ impl Db {
     ) -> Result<SweepReport> {
         let batch = limits.batch;
         let before = now_micros() - limits.idempotency_retention;
+        let window = limits.qualifying_window;
+        let (members_aged, tiers_downgraded) =
+            self.sweep_qualifying(region, &limits, ladder).await?;
         Ok(SweepReport {
             holds_expired: self.expire_holds(region, batch).await?,
-            lots_expired: self.sweep_lots(region, batch, false, ladder).await?,
-            lots_vested: self.sweep_lots(region, batch, true, ladder).await?,
+            lots_expired: self
+                .sweep_lots(region, batch, false, ladder, window)
+                .await?,
+            lots_vested: self.sweep_lots(region, batch, true, ladder, window).await?,
             idempotency_keys_pruned: self.prune_idempotency_keys(before, batch).await?,
+            members_aged,
+            tiers_downgraded,
         })
+    }
+
+    /// Ages qualifying points out of the rolling window and reviews tiers: members with lots
+    /// whose qualifying time is over, and members whose grace period has run out.
+    async fn sweep_qualifying(
+        &self,
+        region: &str,
+        limits: &SweepLimits,
+        ladder: &TierLadder,
+    ) -> Result<(u64, u64)> {
+        let now = now_micros();
+        let members: Vec<Uuid> = {
+            let client = self.conn().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT DISTINCT member_id FROM lots WHERE qualifying > 0 AND qualifying_until <= $1 LIMIT $2",
+                )
+                .await?;
+            let graced = client
+                .prepare_cached("SELECT id FROM members WHERE tier_below_since <= $1 LIMIT $2")
+                .await?;
+            let mut ids: Vec<Uuid> = client
+                .query(&stmt, &[&now, &limits.batch])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let due = now - limits.tier_grace;
+            ids.extend(
+                client
+                    .query(&graced, &[&due, &limits.batch])
+                    .await?
+                    .iter()
+                    .map(|r| r.get::<_, Uuid>(0)),
+            );
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let (mut aged, mut downgraded) = (0, 0);
+        for member_id in members {
+            let _queue = self.member_lock(member_id).await;
+            let outcome = self
+                .serializable("age_qualifying", |client| {
+                    let (region, ladder, grace) =
+                        (region.to_owned(), ladder.clone(), limits.tier_grace);
+                    Box::pin(
+                        async move { age_member(client, &region, member_id, &ladder, grace).await },
+                    )
+                })
+                .await;
+            match outcome {
+                Ok(Some((a, d))) => {
+                    aged += u64::from(a);
+                    downgraded += u64::from(d);
+                }
+                Ok(None) => {}
+                Err(Error::Api(e)) => {
+                    tracing::debug!(%member_id, code = e.code, "qualifying not swept here")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((aged, downgraded))
     }
 
     /// Deletes up to `batch` idempotency records created before `before`: a single-table
@@ -196,6 +330,7 @@ impl Db {
         batch: i64,
         vesting: bool,
         ladder: &TierLadder,
+        window: chrono::Duration,
     ) -> Result<u64> {
         let members = due_members(&*self.conn().await?, vesting, now_micros(), batch).await?;
         let mut done = 0;
@@ -207,7 +342,7 @@ impl Db {
                     let (region, ladder) = (region.to_owned(), ladder.clone());
                     Box::pin(async move {
                         if vesting {
-                            vest_member_lots(client, &region, member_id, &ladder).await
+                            vest_member_lots(client, &region, member_id, &ladder, window).await
                         } else {
                             expire_member_lots(client, &region, member_id).await
                         }

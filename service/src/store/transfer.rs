@@ -155,6 +155,8 @@ async fn transfer_unit(
             points: allocation.points,
             expires_at,
             vests_at: None,
+            qualifying: 0,
+            qualifying_until: None,
         };
         lots::create(client, lot, now).await?;
     }

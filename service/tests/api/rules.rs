@@ -373,3 +373,70 @@ async fn the_sweep_prunes_idempotency_records_past_their_retention() {
         .collect();
     assert_eq!(left, vec!["c:new-key"]);
 }
+
+#[tokio::test]
+async fn qualifying_points_age_out_and_the_tier_drops_only_after_the_grace_period() {
+    let app = spawn_app().await;
+    app.fund(ALICE, "BK-1", 5_000).await;
+    assert_eq!(app.balance(ALICE).await["tier"], "silver");
+    let sql = app.sql().await;
+    sql.execute(
+        "UPDATE lots SET qualifying_until = now() - INTERVAL '1 second' WHERE member_id = $1",
+        &[&ALICE],
+    )
+    .await
+    .unwrap();
+    let sweep = app.post("/v1/admin/jobs/sweep", json!(null)).await;
+    assert_eq!(sweep.body["members_aged"], 1, "{}", sweep.body);
+    assert_eq!(sweep.body["tiers_downgraded"], 0);
+    let b = app.balance(ALICE).await;
+    // The points stay spendable; they just no longer qualify. The tier holds during the grace.
+    assert_eq!(
+        (b["qualifying"].as_i64(), b["available"].as_i64()),
+        (Some(0), Some(5_000))
+    );
+    assert_eq!(b["tier"], "silver");
+
+    sql.execute(
+        "UPDATE members SET tier_below_since = now() - INTERVAL '31 days' WHERE id = $1",
+        &[&ALICE],
+    )
+    .await
+    .unwrap();
+    let sweep = app.post("/v1/admin/jobs/sweep", json!(null)).await;
+    assert_eq!(sweep.body["tiers_downgraded"], 1, "{}", sweep.body);
+    assert_eq!(app.balance(ALICE).await["tier"], "basic");
+    let downgrades: i64 = sql
+        .query_one(
+            "SELECT COUNT(*)::BIGINT FROM tier_history WHERE member_id = $1 AND to_tier = 'basic'",
+            &[&ALICE],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(downgrades, 1);
+    app.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn a_reversed_earn_does_not_age_out_of_qualifying_a_second_time() {
+    let app = spawn_app().await;
+    app.fund(ALICE, "BK-1", 1_000).await;
+    app.fund(ALICE, "BK-2", 1_000).await;
+    app.post(
+        &format!("/v1/members/{ALICE}/reversals"),
+        json!({"source": "hotel-bookings", "booking_ref": "BK-1"}),
+    )
+    .await;
+    assert_eq!(app.balance(ALICE).await["qualifying"], 1_000);
+    let sql = app.sql().await;
+    sql.execute(
+        "UPDATE lots SET qualifying_until = now() - INTERVAL '1 second' WHERE earn_seq = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    app.post("/v1/admin/jobs/sweep", json!(null)).await;
+    assert_eq!(app.balance(ALICE).await["qualifying"], 1_000);
+    app.assert_audit_clean().await;
+}

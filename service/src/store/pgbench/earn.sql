@@ -24,7 +24,7 @@ SELECT member_id, response FROM earns WHERE source = :source AND booking_ref = :
 \set life :lifetime + :pts
 \set qual :qualifying + :pts
 INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_earn, :pts, :zero, :zero, :pts, :pts, :r_booking, :source, :ref, :nil, :details, :region, :now, :hash);
-INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, created_at) VALUES (:lid, :mid, :home_region, :seq, :pts, :pts, :expires, :expires, :now);
+INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, qualifying, qualifying_until, created_at) VALUES (:lid, :mid, :home_region, :seq, :pts, :pts, :expires, :expires, :pts, :expires, :now);
 INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) VALUES (:source, :ref, :mid, :home_region, :seq, :lid, :pts, :resp, :now);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
 INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ref, :home_region, :hash, :status, :resp, :now);
