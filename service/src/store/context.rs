@@ -6,6 +6,7 @@ use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::tx::settle_pair;
 use crate::error::{ApiError, Result};
 
 /// A member's balance as read at the start of a transaction and updated in memory as
@@ -86,7 +87,6 @@ pub async fn member_ctx(
     region: &str,
     member_id: Uuid,
 ) -> Result<MemberCtx> {
-    let me = region_row(client, region).await?;
     // FOR UPDATE only reduces contention between instances; SERIALIZABLE gives correctness.
     let stmt = client
         .prepare_cached(
@@ -100,10 +100,12 @@ pub async fn member_ctx(
              FOR UPDATE OF b",
         )
         .await?;
-    let row = client
-        .query_opt(&stmt, &[&member_id])
-        .await?
-        .ok_or_else(ApiError::member_not_found)?;
+    // Both reads go out together: one round trip.
+    let (me, row) = tokio::join!(region_row(client, region), async {
+        Ok(client.query_opt(&stmt, &[&member_id]).await?)
+    });
+    let (me, row) = settle_pair(me, row)?;
+    let row = row.ok_or_else(ApiError::member_not_found)?;
     let group: String = row.get(1);
     let serving: String = row.get(3);
     let endpoint: String = row.get(4);

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::context::{Balance, member_ctx};
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
+use super::tx::{settle_pair, settle_pipeline};
 use super::{Db, IdemRequest, Programme, Stored, caps, lots, now_micros, tiers};
 use crate::domain::rules::{self, EarnPlan};
 use crate::domain::{
@@ -125,19 +126,19 @@ async fn earn_unit(
     programme: &Programme,
     windows: EarnWindows,
 ) -> Result<Output> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
     let existing = client
         .prepare_cached(
             "SELECT member_id, response FROM earns WHERE source = $1 AND booking_ref = $2",
         )
         .await?;
-    if let Some(row) = client
-        .query_opt(
-            &existing,
-            &[&req.source.as_str(), &req.booking_ref.as_str()],
-        )
-        .await?
-    {
+    // The fence, the member and the booking are read in one round trip.
+    let (ctx, earned) = tokio::join!(member_ctx(client, region, member_id), async {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&req.source.as_str(), &req.booking_ref.as_str()];
+        Ok(client.query_opt(&existing, &params).await?)
+    });
+    let (mut ctx, earned) = settle_pair(ctx, earned)?;
+    if let Some(row) = earned {
         let owner: Uuid = row.get(0);
         if owner != member_id {
             return Err(ApiError::conflict(
@@ -197,25 +198,23 @@ async fn earn_unit(
         "tier_points": plan.tier_points,
         "campaigns": granted,
     });
-    let entry = ctx
-        .append(
-            client,
-            now,
-            Draft {
-                kind: EntryKind::Earn,
-                deltas,
-                reason: if pending.is_some() {
-                    "booking (pending until vested)"
-                } else {
-                    "booking"
-                },
-                source: Some(req.source.as_str()),
-                reference: Some(req.booking_ref.as_str()),
-                hold_id: None,
-                details: explanation.clone(),
+    let entry = ctx.stage(
+        now,
+        Draft {
+            kind: EntryKind::Earn,
+            deltas,
+            reason: if pending.is_some() {
+                "booking (pending until vested)"
+            } else {
+                "booking"
             },
-        )
-        .await?;
+            source: Some(req.source.as_str()),
+            reference: Some(req.booking_ref.as_str()),
+            hold_id: None,
+            details: explanation.clone(),
+        },
+    )?;
+    let appended = entry.appended();
     // A campaign may lengthen its points' life; the longest applicable override wins.
     let override_days = plan
         .campaigns
@@ -230,10 +229,12 @@ async fn earn_unit(
         .max();
     let expires_at =
         now + override_days.map_or(windows.lot_expiry, |d| Duration::days(i64::from(d)));
+    let lot_id = Uuid::new_v4();
     let lot = lots::NewLot {
+        id: lot_id,
         member_id,
         home_region: &ctx.home_region,
-        earn_seq: entry.seq,
+        earn_seq: appended.seq,
         points,
         expires_at,
         vests_at: pending,
@@ -241,14 +242,13 @@ async fn earn_unit(
         // A pending lot starts to qualify when it vests.
         qualifying_until: pending.is_none().then(|| now + windows.qualifying),
     };
-    let lot_id = lots::create(client, lot, now).await?;
     let new_tier = if pending.is_none() {
         tiers::upgrade(client, &ctx, &programme.tiers, now).await?
     } else {
         None
     };
     let mut body = json!({
-        "entry_id": entry.id,
+        "entry_id": appended.id,
         "member_id": member_id,
         "points": points,
         "pending": pending.is_some(),
@@ -270,23 +270,29 @@ async fn earn_unit(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .await?;
-    client
-        .execute(
-            &insert,
-            &[
-                &req.source.as_str(),
-                &req.booking_ref.as_str(),
-                &member_id,
-                &ctx.home_region,
-                &entry.seq,
-                &lot_id,
-                &points,
-                &body,
-                &now,
-            ],
-        )
-        .await?;
-    ctx.write_balance(client, now).await?;
+    // The four writes go out together: one round trip.
+    let earn_row = async {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &req.source.as_str(),
+            &req.booking_ref.as_str(),
+            &member_id,
+            &ctx.home_region,
+            &appended.seq,
+            &lot_id,
+            &points,
+            &body,
+            &now,
+        ];
+        client.execute(&insert, &params).await?;
+        Ok(())
+    };
+    let (ledger, lot, earn, balance) = tokio::join!(
+        entry.insert(client),
+        lots::create(client, lot, now),
+        earn_row,
+        ctx.write_balance(client, now)
+    );
+    settle_pipeline([ledger, lot, earn, balance])?;
     Ok(Output {
         status: StatusCode::CREATED,
         body,

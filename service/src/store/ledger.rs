@@ -65,6 +65,65 @@ pub struct Draft<'a> {
     pub details: Value,
 }
 
+/// An entry whose sequence number and hash are fixed, ready to insert.
+pub struct Staged<'a> {
+    member_id: Uuid,
+    home_region: String,
+    region: String,
+    id: Uuid,
+    seq: i64,
+    hash: Vec<u8>,
+    now: DateTime<Utc>,
+    draft: Draft<'a>,
+}
+
+impl Staged<'_> {
+    pub fn appended(&self) -> Appended {
+        Appended {
+            id: self.id,
+            seq: self.seq,
+        }
+    }
+
+    pub async fn insert(&self, client: &ClientWrapper) -> Result<()> {
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, \
+                 pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, \
+                 hold_id, details, written_in, created_at, entry_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .await?;
+        let (d, draft) = (self.draft.deltas, &self.draft);
+        client
+            .execute(
+                &stmt,
+                &[
+                    &self.member_id,
+                    &self.seq,
+                    &self.id,
+                    &self.home_region,
+                    &draft.kind.as_str(),
+                    &d.available,
+                    &d.pending,
+                    &d.held,
+                    &d.lifetime,
+                    &d.qualifying,
+                    &draft.reason,
+                    &draft.source,
+                    &draft.reference,
+                    &draft.hold_id,
+                    &draft.details,
+                    &self.region,
+                    &self.now,
+                    &self.hash,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 /// What an appended entry is known by.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended {
@@ -187,6 +246,16 @@ impl MemberCtx {
         now: DateTime<Utc>,
         draft: Draft<'_>,
     ) -> Result<Appended> {
+        let staged = self.stage(now, draft)?;
+        staged.insert(client).await?;
+        Ok(staged.appended())
+    }
+
+    /// The in-memory half of [`MemberCtx::append`]: checks and applies the deltas, extends the
+    /// chain, and returns the row to insert. Staging first lets a caller send the insert
+    /// together with its other writes in one round trip; the rows must then all be inserted
+    /// in that transaction.
+    pub fn stage<'a>(&mut self, now: DateTime<Utc>, draft: Draft<'a>) -> Result<Staged<'a>> {
         apply(&mut self.balance, draft.deltas)?;
         let seq = self.balance.last_seq + 1;
         let input = HashInput {
@@ -203,44 +272,18 @@ impl MemberCtx {
             created_at: now,
         };
         let hash = input.chain(&self.balance.last_hash);
-        let id = Uuid::new_v4();
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, \
-                 pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, \
-                 hold_id, details, written_in, created_at, entry_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            )
-            .await?;
-        let d = draft.deltas;
-        client
-            .execute(
-                &stmt,
-                &[
-                    &self.member_id,
-                    &seq,
-                    &id,
-                    &self.home_region,
-                    &draft.kind.as_str(),
-                    &d.available,
-                    &d.pending,
-                    &d.held,
-                    &d.lifetime,
-                    &d.qualifying,
-                    &draft.reason,
-                    &draft.source,
-                    &draft.reference,
-                    &draft.hold_id,
-                    &draft.details,
-                    &self.region,
-                    &now,
-                    &hash,
-                ],
-            )
-            .await?;
         self.balance.last_seq = seq;
-        self.balance.last_hash = hash;
-        Ok(Appended { id, seq })
+        self.balance.last_hash = hash.clone();
+        Ok(Staged {
+            member_id: self.member_id,
+            home_region: self.home_region.clone(),
+            region: self.region.clone(),
+            id: Uuid::new_v4(),
+            seq,
+            hash,
+            now,
+            draft,
+        })
     }
 
     /// Writes the in-memory balance back; called once, after the last append.

@@ -21,6 +21,7 @@ pub struct Allocation {
 
 /// A lot about to be created by an earn.
 pub struct NewLot<'a> {
+    pub id: Uuid,
     pub member_id: Uuid,
     pub home_region: &'a str,
     pub earn_seq: i64,
@@ -34,8 +35,8 @@ pub struct NewLot<'a> {
     pub qualifying_until: Option<DateTime<Utc>>,
 }
 
-pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>) -> Result<Uuid> {
-    let id = Uuid::new_v4();
+pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>) -> Result<()> {
+    let id = lot.id;
     let stmt = client
         .prepare_cached(
             "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, \
@@ -55,7 +56,7 @@ pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>)
         &now,
     ];
     client.execute(&stmt, &params).await?;
-    Ok(id)
+    Ok(())
 }
 
 /// Takes `points` from the member's lots, earliest expiry first, and writes the new

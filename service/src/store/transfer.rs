@@ -149,6 +149,7 @@ async fn transfer_unit(
             .await?
             .get(0);
         let lot = NewLot {
+            id: Uuid::new_v4(),
             member_id: req.to,
             home_region: &recipient.home_region,
             earn_seq: incoming.seq,

@@ -221,6 +221,33 @@ impl Db {
     }
 }
 
+/// The outcome of statements sent together in one round trip. Once one fails, PostgreSQL
+/// answers every later statement of the transaction with 25P02 (in failed transaction), and
+/// a statement prepared on first use may run after the others, so the error that explains
+/// the failure (a 40001 to retry, a constraint) is the first that is not 25P02.
+pub fn settle_pipeline<const N: usize>(results: [Result<()>; N]) -> Result<()> {
+    let errors: Vec<Error> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(root_error(errors))
+    }
+}
+
+/// Two pipelined reads' results, or the error that explains their failure.
+pub fn settle_pair<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(root_error(a.err().into_iter().chain(b.err()).collect())),
+    }
+}
+
+fn root_error(mut errors: Vec<Error>) -> Error {
+    let is_aborted = |e: &Error| matches!(e, Error::Db(db) if db.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+    let root = errors.iter().position(|e| !is_aborted(e)).unwrap_or(0);
+    errors.swap_remove(root)
+}
+
 fn member_stripe(member: Uuid) -> usize {
     let (hi, lo) = member.as_u64_pair();
     ((hi ^ lo) as usize) & (MEMBER_LOCK_STRIPES - 1)
