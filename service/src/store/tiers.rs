@@ -56,33 +56,8 @@ pub async fn review(
             Ok(None)
         }
         Some(started) if now - started >= grace => {
-            let update = client
-                .prepare_cached(
-                    "UPDATE members SET tier = $2, tier_below_since = NULL WHERE id = $1",
-                )
-                .await?;
-            client
-                .execute(&update, &[&ctx.member_id, &tier_name(reached)])
-                .await?;
-            let history = client
-                .prepare_cached(
-                    "INSERT INTO tier_history (member_id, home_region, from_tier, to_tier, reason, qualifying, changed_at) \
-                     VALUES ($1, $2, $3, $4, 'qualifying points below the threshold after the grace period', $5, $6)",
-                )
-                .await?;
-            client
-                .execute(
-                    &history,
-                    &[
-                        &ctx.member_id,
-                        &ctx.home_region,
-                        &ctx.tier,
-                        &tier_name(reached),
-                        &ctx.balance.qualifying,
-                        &now,
-                    ],
-                )
-                .await?;
+            let reason = "qualifying points below the threshold after the grace period";
+            change_tier(client, ctx, reached, reason, now).await?;
             Ok(Some(reached))
         }
         Some(_) => Ok(None),
@@ -102,30 +77,46 @@ pub async fn upgrade(
     if reached <= current {
         return Ok(None);
     }
+    change_tier(
+        client,
+        ctx,
+        reached,
+        "qualifying points reached the threshold",
+        now,
+    )
+    .await?;
+    Ok(Some(reached))
+}
+
+/// Moves the member to `to`, ends any grace period, and records the change and its reason.
+async fn change_tier(
+    client: &ClientWrapper,
+    ctx: &MemberCtx,
+    to: Tier,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let update = client
         .prepare_cached("UPDATE members SET tier = $2, tier_below_since = NULL WHERE id = $1")
         .await?;
     client
-        .execute(&update, &[&ctx.member_id, &tier_name(reached)])
+        .execute(&update, &[&ctx.member_id, &tier_name(to)])
         .await?;
     let history = client
         .prepare_cached(
             "INSERT INTO tier_history (member_id, home_region, from_tier, to_tier, reason, qualifying, changed_at) \
-             VALUES ($1, $2, $3, $4, 'qualifying points reached the threshold', $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .await?;
-    client
-        .execute(
-            &history,
-            &[
-                &ctx.member_id,
-                &ctx.home_region,
-                &ctx.tier,
-                &tier_name(reached),
-                &ctx.balance.qualifying,
-                &now,
-            ],
-        )
-        .await?;
-    Ok(Some(reached))
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        &ctx.member_id,
+        &ctx.home_region,
+        &ctx.tier,
+        &tier_name(to),
+        &reason,
+        &ctx.balance.qualifying,
+        &now,
+    ];
+    client.execute(&history, &params).await?;
+    Ok(())
 }
