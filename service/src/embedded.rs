@@ -15,6 +15,22 @@ pub fn url_file(data_dir: &Path) -> std::path::PathBuf {
     data_dir.parent().unwrap_or(Path::new(".")).join("pg-url")
 }
 
+/// The URL of an embedded cluster that is already running on `data_dir`, if one answers.
+pub async fn running_url(data_dir: &Path) -> Option<String> {
+    let url = std::fs::read_to_string(url_file(data_dir))
+        .ok()?
+        .trim()
+        .to_owned();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    let driver = tokio::spawn(connection);
+    let alive = client.simple_query("SELECT 1").await.is_ok();
+    drop(client);
+    let _ = driver.await;
+    alive.then_some(url)
+}
+
 /// Starts (or reuses) the cluster in `data_dir` and makes sure [`DATABASE`] exists.
 pub async fn start(data_dir: &Path) -> anyhow::Result<PgServer> {
     std::fs::create_dir_all(data_dir)?;

@@ -53,8 +53,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init(config.log_format);
     // Keeps the embedded server alive until this function returns; dropping it stops it.
+    let running = match &config.database.url {
+        Some(_) => None,
+        None => embedded::running_url(&config.database.embedded_data_dir).await,
+    };
     let (url, _embedded) = match &config.database.url {
         Some(url) => (url.expose().to_owned(), None),
+        // The embedded cluster is already running (a `serve` in another terminal): use it,
+        // since a second postmaster cannot start on the same data directory.
+        None if running.is_some() => {
+            let url = running.unwrap_or_default();
+            tracing::info!(%url, "using the running embedded PostgreSQL");
+            (url, None)
+        }
         None => {
             let server = embedded::start(&config.database.embedded_data_dir)
                 .await
