@@ -9,8 +9,8 @@
 //! does). Ids ascend with `n`, so every index is filled in key order.
 //!
 //! Rows are written in the text COPY format. The ledger, lots and earns tables are truncated
-//! and filled in the same transaction with `COPY ... FREEZE`, so the loaded rows need no
-//! vacuum before they are read at full speed.
+//! and filled in the same transaction with `COPY ... FREEZE`, so the loaded rows are frozen
+//! from the start; the builder then vacuums, checkpoints and syncs (see [`build`]).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -104,8 +104,11 @@ pub struct DatasetInfo {
     pub spec: DatasetSpec,
     pub ledger_entries: u64,
     pub lots: u64,
+    /// Generating and copying the rows.
     pub build_s: f64,
     pub rows_per_s: f64,
+    /// Vacuum, checkpoint and sync afterwards.
+    pub settle_s: f64,
     pub database_bytes: i64,
 }
 
@@ -169,19 +172,28 @@ pub async fn build(url: &str, spec: DatasetSpec) -> Result<DatasetInfo> {
         copied.push(c.await.expect("copy task panicked")?);
     }
     generator.await.expect("generator panicked");
-    // One statement per call: VACUUM refuses to run inside the implicit transaction of a
-    // multi-statement batch.
+    let build_s = started.elapsed().as_secs_f64();
+    let settling = Instant::now();
+    // Measure a settled database, not the aftermath of the load: statistics and visibility
+    // maps complete (so autovacuum has nothing to start mid-run), every dirty buffer written
+    // by a checkpoint, and the files flushed to disk (with fsync off the kernel would
+    // otherwise write gigabytes back while the run is measuring, stalling the backends that
+    // evict buffers). One statement per call: VACUUM refuses to run inside the implicit
+    // transaction of a multi-statement batch.
     for statement in [
-        "VACUUM ANALYZE members, balances",
-        "ANALYZE ledger_entries, lots, earns",
+        "VACUUM ANALYZE members, balances, ledger_entries, lots, earns",
+        "CHECKPOINT",
     ] {
         client.batch_execute(statement).await?;
     }
+    tokio::task::spawn_blocking(|| std::process::Command::new("sync").status())
+        .await
+        .expect("sync task panicked")?;
     let size: i64 = client
         .query_one("SELECT pg_database_size(current_database())", &[])
         .await?
         .get(0);
-    let build_s = started.elapsed().as_secs_f64();
+    let settle_s = settling.elapsed().as_secs_f64();
     let rows = spec.members * 2 + copied.iter().sum::<u64>();
     Ok(DatasetInfo {
         spec,
@@ -189,6 +201,7 @@ pub async fn build(url: &str, spec: DatasetSpec) -> Result<DatasetInfo> {
         lots: copied[2],
         build_s,
         rows_per_s: rows as f64 / build_s,
+        settle_s,
         database_bytes: size,
     })
 }

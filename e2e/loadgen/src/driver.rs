@@ -380,10 +380,11 @@ async fn run_on(
         ));
         let info = dataset::build(&url, spec).await?;
         log(format!(
-            "built in {:.1} s ({:.0} rows/s, {} MiB)",
+            "built in {:.1} s ({:.0} rows/s, {} MiB), settled in {:.1} s",
             info.build_s,
             info.rows_per_s,
-            info.database_bytes >> 20
+            info.database_bytes >> 20,
+            info.settle_s
         ));
         results.datasets.push(info);
         if let Some(old) = previous.take() {

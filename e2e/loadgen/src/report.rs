@@ -363,17 +363,18 @@ pub fn markdown(r: &Results, machine: &Machine, command: &str) -> String {
 
     let _ = writeln!(
         w,
-        "\n## Datasets\n\n| members | ledger entries | lots | build s | rows/s | database MiB |\n| --- | --- | --- | --- | --- | --- |"
+        "\n## Datasets\n\n| members | ledger entries | lots | build s | rows/s | vacuum + checkpoint + sync s | database MiB |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
     for d in &r.datasets {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {} | {:.1} | {:.0} | {:.1} | {} |",
             d.spec.members,
             d.ledger_entries,
             d.lots,
             d.build_s,
             d.rows_per_s,
+            d.settle_s,
             d.database_bytes >> 20
         );
     }

@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use deadpool_postgres::ClientWrapper;
 use loyalty_crds::campaign::{CampaignSpec, CapWindow};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::tx::Tx;
 use crate::domain::rules::{CampaignEntry, PlannedAward};
 use crate::error::Result;
 
@@ -66,7 +66,7 @@ pub fn cut(points: i64, limit: i64, used: i64) -> Option<i64> {
 
 /// Cuts each planned award to its caps and records what was granted.
 pub async fn apply(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     member_id: Uuid,
     home_region: &str,
     planned: &[PlannedAward],
@@ -84,24 +84,23 @@ pub async fn apply(
         if let Some(spec) = spec {
             if let Some(cap) = spec.caps.per_member_points {
                 let start = window_start(spec, at);
-                let used = member_usage(client, award, member_id, start).await?;
+                let used = member_usage(tx, award, member_id, start).await?;
                 if let Some(cut) = cut(points, cap, used) {
                     points = cut;
                     capped_by = Some("per_member_cap");
                 }
                 if points > 0 {
-                    record_usage(client, award, member_id, start, home_region, used + points)
-                        .await?;
+                    record_usage(tx, award, member_id, start, home_region, used + points).await?;
                 }
             }
             if let Some(budget) = spec.caps.budget_points {
-                let spent = budget_spent(client, award).await?;
+                let spent = budget_spent(tx, award).await?;
                 if let Some(cut) = cut(points, budget, spent) {
                     points = cut;
                     capped_by = Some("budget");
                 }
                 if points > 0 {
-                    record_budget(client, award, spent + points).await?;
+                    record_budget(tx, award, spent + points).await?;
                 }
             }
         }
@@ -119,68 +118,62 @@ pub async fn apply(
 }
 
 async fn member_usage(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     a: &PlannedAward,
     member: Uuid,
     start: DateTime<Utc>,
 ) -> Result<i64> {
-    let stmt = client
-        .prepare_cached(
+    Ok(tx
+        .query_opt(
             "SELECT points FROM campaign_member_usage \
              WHERE namespace = $1 AND name = $2 AND member_id = $3 AND window_start = $4",
+            &[&a.namespace, &a.name, &member, &start],
         )
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&a.namespace, &a.name, &member, &start])
         .await?
         .map_or(0, |r| r.get(0)))
 }
 
 async fn record_usage(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     a: &PlannedAward,
     member: Uuid,
     start: DateTime<Utc>,
     home_region: &str,
     total: i64,
 ) -> Result<()> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO campaign_member_usage (namespace, name, member_id, window_start, home_region, points) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (namespace, name, member_id, window_start) DO UPDATE SET points = excluded.points",
-        )
-        .await?;
-    client
-        .execute(
-            &stmt,
-            &[&a.namespace, &a.name, &member, &start, &home_region, &total],
-        )
-        .await?;
-    Ok(())
+    tx.write(
+        "INSERT INTO campaign_member_usage (namespace, name, member_id, window_start, home_region, points) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (namespace, name, member_id, window_start) DO UPDATE SET points = excluded.points",
+        super::tx::params![
+            a.namespace.clone(),
+            a.name.clone(),
+            member,
+            start,
+            home_region.to_owned(),
+            total,
+        ],
+    )
+    .await
 }
 
-async fn budget_spent(client: &ClientWrapper, a: &PlannedAward) -> Result<i64> {
-    let stmt = client
-        .prepare_cached("SELECT spent FROM campaign_budgets WHERE namespace = $1 AND name = $2")
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&a.namespace, &a.name])
+async fn budget_spent(tx: &Tx<'_>, a: &PlannedAward) -> Result<i64> {
+    Ok(tx
+        .query_opt(
+            "SELECT spent FROM campaign_budgets WHERE namespace = $1 AND name = $2",
+            &[&a.namespace, &a.name],
+        )
         .await?
         .map_or(0, |r| r.get(0)))
 }
 
-async fn record_budget(client: &ClientWrapper, a: &PlannedAward, total: i64) -> Result<()> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO campaign_budgets (namespace, name, spent) VALUES ($1, $2, $3) \
-             ON CONFLICT (namespace, name) DO UPDATE SET spent = excluded.spent",
-        )
-        .await?;
-    client
-        .execute(&stmt, &[&a.namespace, &a.name, &total])
-        .await?;
-    Ok(())
+async fn record_budget(tx: &Tx<'_>, a: &PlannedAward, total: i64) -> Result<()> {
+    tx.write(
+        "INSERT INTO campaign_budgets (namespace, name, spent) VALUES ($1, $2, $3) \
+         ON CONFLICT (namespace, name) DO UPDATE SET spent = excluded.spent",
+        super::tx::params![a.namespace.clone(), a.name.clone(), total],
+    )
+    .await
 }
 
 #[cfg(test)]

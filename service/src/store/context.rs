@@ -2,11 +2,10 @@
 //! residency, and the member's balance row.
 
 use axum::http::StatusCode;
-use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::tx::settle_pair;
+use super::tx::{Tx, settle_pair};
 use crate::error::{ApiError, Result};
 
 /// A member's balance as read at the start of a transaction and updated in memory as
@@ -40,17 +39,20 @@ pub(super) struct RegionRow {
     pub residency_group: String,
 }
 
-pub(super) async fn region_row(client: &ClientWrapper, region: &str) -> Result<RegionRow> {
-    let stmt = client
-        .prepare_cached("SELECT state, residency_group FROM regions WHERE name = $1")
-        .await?;
-    let row = client.query_opt(&stmt, &[&region]).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "region_unknown",
-            format!("this instance's region {region} is not declared"),
+pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<RegionRow> {
+    let row = tx
+        .query_opt(
+            "SELECT state, residency_group FROM regions WHERE name = $1",
+            &[&region],
         )
-    })?;
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "region_unknown",
+                format!("this instance's region {region} is not declared"),
+            )
+        })?;
     Ok(RegionRow {
         state: row.get(0),
         residency_group: row.get(1),
@@ -82,14 +84,11 @@ pub(super) fn check_serves(
 /// The region row is read inside the caller's SERIALIZABLE transaction on purpose: if the
 /// operator fences this region concurrently, this transaction and the fence conflict and
 /// cannot both be ordered as if this write came after the fence (ADR 0004).
-pub async fn member_ctx(
-    client: &ClientWrapper,
-    region: &str,
-    member_id: Uuid,
-) -> Result<MemberCtx> {
+pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<MemberCtx> {
     // FOR UPDATE only reduces contention between instances; SERIALIZABLE gives correctness.
-    let stmt = client
-        .prepare_cached(
+    // Both reads go out together: one round trip.
+    let (me, row) = tokio::join!(region_row(tx, region), async {
+        tx.query_opt(
             "SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, \
                     b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash \
              FROM members m \
@@ -98,11 +97,8 @@ pub async fn member_ctx(
              JOIN balances b ON b.member_id = m.id \
              WHERE m.id = $1 \
              FOR UPDATE OF b",
-        )
-        .await?;
-    // Both reads go out together: one round trip.
-    let (me, row) = tokio::join!(region_row(client, region), async {
-        Ok(client.query_opt(&stmt, &[&member_id]).await?)
+            &[&member_id],
+        ).await
     });
     let (me, row) = settle_pair(me, row)?;
     let row = row.ok_or_else(ApiError::member_not_found)?;

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use deadpool_postgres::ClientWrapper;
 use loyalty_crds::campaign::EarnContext;
 use loyalty_crds::common::{
     Channel, CurrencyCode, Money as ApiMoney, PartnerCode, RegionName, ResidencyGroup, Tier,
@@ -15,7 +14,7 @@ use uuid::Uuid;
 use super::context::{Balance, member_ctx};
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
-use super::tx::{settle_pair, settle_pipeline};
+use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Programme, Stored, caps, lots, now_micros, tiers};
 use crate::domain::rules::{self, EarnPlan};
 use crate::domain::{
@@ -119,23 +118,20 @@ pub(super) fn parse_tier(raw: &str) -> Tier {
 }
 
 async fn earn_unit(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     req: &EarnRequest,
     programme: &Programme,
     windows: EarnWindows,
 ) -> Result<Output> {
-    let existing = client
-        .prepare_cached(
-            "SELECT member_id, response FROM earns WHERE source = $1 AND booking_ref = $2",
-        )
-        .await?;
     // The fence, the member and the booking are read in one round trip.
-    let (ctx, earned) = tokio::join!(member_ctx(client, region, member_id), async {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-            [&req.source.as_str(), &req.booking_ref.as_str()];
-        Ok(client.query_opt(&existing, &params).await?)
+    let (ctx, earned) = tokio::join!(member_ctx(tx, region, member_id), async {
+        tx.query_opt(
+            "SELECT member_id, response FROM earns WHERE source = $1 AND booking_ref = $2",
+            &[&req.source.as_str(), &req.booking_ref.as_str()],
+        )
+        .await
     });
     let (mut ctx, earned) = settle_pair(ctx, earned)?;
     if let Some(row) = earned {
@@ -159,7 +155,7 @@ async fn earn_unit(
     let (breakdown, plan) =
         plan_earn(programme, req, tier, &ctx.residency_group, &ctx.home_region)?;
     let granted = caps::apply(
-        client,
+        tx,
         member_id,
         &ctx.home_region,
         &plan.campaigns,
@@ -198,23 +194,27 @@ async fn earn_unit(
         "tier_points": plan.tier_points,
         "campaigns": granted,
     });
-    let entry = ctx.stage(
-        now,
-        Draft {
-            kind: EntryKind::Earn,
-            deltas,
-            reason: if pending.is_some() {
-                "booking (pending until vested)"
-            } else {
-                "booking"
+    // Every write is queued: the entry, the lot, the earn record and the balance go out with
+    // the idempotency record and COMMIT, in one round trip.
+    let appended = ctx
+        .append(
+            tx,
+            now,
+            Draft {
+                kind: EntryKind::Earn,
+                deltas,
+                reason: if pending.is_some() {
+                    "booking (pending until vested)"
+                } else {
+                    "booking"
+                },
+                source: Some(req.source.as_str()),
+                reference: Some(req.booking_ref.as_str()),
+                hold_id: None,
+                details: explanation.clone(),
             },
-            source: Some(req.source.as_str()),
-            reference: Some(req.booking_ref.as_str()),
-            hold_id: None,
-            details: explanation.clone(),
-        },
-    )?;
-    let appended = entry.appended();
+        )
+        .await?;
     // A campaign may lengthen its points' life; the longest applicable override wins.
     let override_days = plan
         .campaigns
@@ -243,7 +243,7 @@ async fn earn_unit(
         qualifying_until: pending.is_none().then(|| now + windows.qualifying),
     };
     let new_tier = if pending.is_none() {
-        tiers::upgrade(client, &ctx, &programme.tiers, now).await?
+        tiers::upgrade(tx, &ctx, &programme.tiers, now).await?
     } else {
         None
     };
@@ -264,35 +264,24 @@ async fn earn_unit(
     if let Some(tier) = new_tier {
         body["tier_upgraded_to"] = json!(tier);
     }
-    let insert = client
-        .prepare_cached(
-            "INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .await?;
-    // The four writes go out together: one round trip.
-    let earn_row = async {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-            &req.source.as_str(),
-            &req.booking_ref.as_str(),
-            &member_id,
-            &ctx.home_region,
-            &appended.seq,
-            &lot_id,
-            &points,
-            &body,
-            &now,
-        ];
-        client.execute(&insert, &params).await?;
-        Ok(())
-    };
-    let (ledger, lot, earn, balance) = tokio::join!(
-        entry.insert(client),
-        lots::create(client, lot, now),
-        earn_row,
-        ctx.write_balance(client, now)
-    );
-    settle_pipeline([ledger, lot, earn, balance])?;
+    lots::create(tx, lot, now).await?;
+    tx.write(
+        "INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        super::tx::params![
+            req.source.as_str().to_owned(),
+            req.booking_ref.as_str().to_owned(),
+            member_id,
+            ctx.home_region.clone(),
+            appended.seq,
+            lot_id,
+            points,
+            body.clone(),
+            now,
+        ],
+    )
+    .await?;
+    ctx.write_balance(tx, now).await?;
     Ok(Output {
         status: StatusCode::CREATED,
         body,
@@ -307,17 +296,17 @@ async fn earn_unit(
 /// the entry and in the response, and the balance never goes negative. Lifetime and
 /// qualifying points drop by the full reversed amount.
 async fn reverse_unit(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     req: &ReverseRequest,
 ) -> Result<Output> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
-    let stmt = client
-        .prepare_cached("SELECT member_id, lot_id, points, reversed FROM earns WHERE source = $1 AND booking_ref = $2")
-        .await?;
-    let row = client
-        .query_opt(&stmt, &[&req.source.as_str(), &req.booking_ref.as_str()])
+    let mut ctx = member_ctx(tx, region, member_id).await?;
+    let row = tx
+        .query_opt(
+            "SELECT member_id, lot_id, points, reversed FROM earns WHERE source = $1 AND booking_ref = $2",
+            &[&req.source.as_str(), &req.booking_ref.as_str()],
+        )
         .await?
         .filter(|row| row.get::<_, Uuid>(0) == member_id)
         .ok_or_else(|| {
@@ -341,11 +330,11 @@ async fn reverse_unit(
     }
     // A booking cancelled before its points vested: they leave `pending` from their own lot,
     // never having counted towards lifetime or qualifying points.
-    let pending_lot = client
-        .prepare_cached("SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NOT NULL")
-        .await?;
-    let pending = client
-        .query_opt(&pending_lot, &[&lot_id])
+    let pending = tx
+        .query_opt(
+            "SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NOT NULL",
+            &[&lot_id],
+        )
         .await?
         .map(|r| r.get::<_, i64>(0));
     let (deltas, clawed_back, taken) = match pending {
@@ -354,7 +343,7 @@ async fn reverse_unit(
                 lot: lot_id,
                 points: requested.min(remaining),
             }];
-            lots::adjust(client, &taken, -1).await?;
+            lots::adjust(tx, &taken, -1).await?;
             (
                 Deltas {
                     pending: -requested.min(remaining),
@@ -366,14 +355,13 @@ async fn reverse_unit(
         }
         None => {
             let clawed_back = requested.min(ctx.balance.available);
-            let taken = lots::consume(client, member_id, clawed_back, Some(lot_id)).await?;
+            let taken = lots::consume(tx, member_id, clawed_back, Some(lot_id)).await?;
             // The reversed points stop qualifying now, so they must not age out again later.
-            let unqualify = client
-                .prepare_cached(
-                    "UPDATE lots SET qualifying = GREATEST(qualifying - $2, 0) WHERE id = $1",
-                )
-                .await?;
-            client.execute(&unqualify, &[&lot_id, &requested]).await?;
+            tx.write(
+                "UPDATE lots SET qualifying = GREATEST(qualifying - $2, 0) WHERE id = $1",
+                super::tx::params![lot_id, requested],
+            )
+            .await?;
             let qualifying = requested.min(ctx.balance.qualifying);
             let deltas = Deltas {
                 available: -clawed_back,
@@ -388,7 +376,7 @@ async fn reverse_unit(
     let now = now_micros();
     let entry = ctx
         .append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Reverse,
@@ -401,18 +389,16 @@ async fn reverse_unit(
             },
         )
         .await?;
-    let update = client
-        .prepare_cached(
-            "UPDATE earns SET reversed = reversed + $3 WHERE source = $1 AND booking_ref = $2",
-        )
-        .await?;
-    client
-        .execute(
-            &update,
-            &[&req.source.as_str(), &req.booking_ref.as_str(), &requested],
-        )
-        .await?;
-    ctx.write_balance(client, now).await?;
+    tx.write(
+        "UPDATE earns SET reversed = reversed + $3 WHERE source = $1 AND booking_ref = $2",
+        super::tx::params![
+            req.source.as_str().to_owned(),
+            req.booking_ref.as_str().to_owned(),
+            requested,
+        ],
+    )
+    .await?;
+    ctx.write_balance(tx, now).await?;
     let body = json!({
         "entry_id": entry.id,
         "member_id": member_id,
@@ -451,11 +437,11 @@ impl Db {
         let _budgets = self
             .campaign_lock_keys(budgeted.iter().map(String::as_str))
             .await;
-        self.mutate("earn", idem, |client| {
+        self.mutate("earn", idem, |tx| {
             let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());
-            Box::pin(async move {
-                earn_unit(client, &region, member_id, &req, &programme, windows).await
-            })
+            Box::pin(
+                async move { earn_unit(tx, &region, member_id, &req, &programme, windows).await },
+            )
         })
         .await
     }
@@ -468,9 +454,9 @@ impl Db {
         req: ReverseRequest,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
-        self.mutate("reverse", idem, |client| {
+        self.mutate("reverse", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { reverse_unit(client, &region, member_id, &req).await })
+            Box::pin(async move { reverse_unit(tx, &region, member_id, &req).await })
         })
         .await
     }

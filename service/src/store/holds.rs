@@ -6,7 +6,6 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -16,6 +15,7 @@ use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
 use super::redeem::ensure_available;
+use super::tx::Tx;
 use super::{Db, IdemRequest, Stored, now_micros};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Error, Result};
@@ -41,12 +41,12 @@ struct HoldRow {
     allocations: Vec<Allocation>,
 }
 
-async fn load_hold(client: &ClientWrapper, member_id: Uuid, hold_id: Uuid) -> Result<HoldRow> {
-    let stmt = client
-        .prepare_cached("SELECT points, state, expires_at, allocations FROM holds WHERE id = $1 AND member_id = $2")
-        .await?;
-    let row = client
-        .query_opt(&stmt, &[&hold_id, &member_id])
+async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRow> {
+    let row = tx
+        .query_opt(
+            "SELECT points, state, expires_at, allocations FROM holds WHERE id = $1 AND member_id = $2",
+            &[&hold_id, &member_id],
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("hold_not_found", "this member has no such hold"))?;
     let allocations = serde_json::from_value(row.get(3)).map_err(|e| {
@@ -77,24 +77,22 @@ fn ensure_active(hold: &HoldRow) -> Result<()> {
 }
 
 async fn set_state(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     hold_id: Uuid,
     state: &str,
     captured: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let stmt = client
-        .prepare_cached("UPDATE holds SET state = $2, captured = $3, updated_at = $4 WHERE id = $1")
-        .await?;
-    client
-        .execute(&stmt, &[&hold_id, &state, &captured, &now])
-        .await?;
-    Ok(())
+    tx.write(
+        "UPDATE holds SET state = $2, captured = $3, updated_at = $4 WHERE id = $1",
+        super::tx::params![hold_id, state.to_owned(), captured, now],
+    )
+    .await
 }
 
 /// Gives `allocations` back to their lots and moves their points from held to available.
 async fn release(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     ctx: &mut MemberCtx,
     hold: &HoldRow,
     allocations: &[Allocation],
@@ -105,9 +103,9 @@ async fn release(
     if points == 0 {
         return Ok(0);
     }
-    lots::adjust(client, allocations, 1).await?;
+    lots::adjust(tx, allocations, 1).await?;
     ctx.append(
-        client,
+        tx,
         now,
         Draft {
             kind: EntryKind::Void,
@@ -128,20 +126,20 @@ async fn release(
 }
 
 async fn hold_unit(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     req: &HoldRequest,
 ) -> Result<Output> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
+    let mut ctx = member_ctx(tx, region, member_id).await?;
     ensure_available(&ctx, req.points)?;
     let points = req.points.get();
-    let taken = lots::consume(client, member_id, points, None).await?;
+    let taken = lots::consume(tx, member_id, points, None).await?;
     let now = now_micros();
     let hold_id = Uuid::new_v4();
     let expires_at = now + req.ttl;
     ctx.append(
-        client,
+        tx,
         now,
         Draft {
             kind: EntryKind::Hold,
@@ -158,29 +156,22 @@ async fn hold_unit(
         },
     )
     .await?;
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $8)",
-        )
-        .await?;
-    let allocations = json!(taken);
-    client
-        .execute(
-            &stmt,
-            &[
-                &hold_id,
-                &member_id,
-                &ctx.home_region,
-                &points,
-                &req.reference.as_str(),
-                &allocations,
-                &expires_at,
-                &now,
-            ],
-        )
-        .await?;
-    ctx.write_balance(client, now).await?;
+    tx.write(
+        "INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $8)",
+        super::tx::params![
+            hold_id,
+            member_id,
+            ctx.home_region.clone(),
+            points,
+            req.reference.as_str().to_owned(),
+            json!(taken),
+            expires_at,
+            now,
+        ],
+    )
+    .await?;
+    ctx.write_balance(tx, now).await?;
     let body = json!({
         "hold_id": hold_id,
         "member_id": member_id,
@@ -199,14 +190,14 @@ async fn hold_unit(
 }
 
 async fn capture_unit(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     hold_id: Uuid,
     req: &CaptureRequest,
 ) -> Result<Output> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
-    let hold = load_hold(client, member_id, hold_id).await?;
+    let mut ctx = member_ctx(tx, region, member_id).await?;
+    let hold = load_hold(tx, member_id, hold_id).await?;
     ensure_active(&hold)?;
     let now = now_micros();
     if hold.expires_at <= now {
@@ -223,7 +214,7 @@ async fn capture_unit(
     }
     let (kept, released_lots) = lots::split_release(&hold.allocations, captured);
     ctx.append(
-        client,
+        tx,
         now,
         Draft {
             kind: EntryKind::Capture,
@@ -240,7 +231,7 @@ async fn capture_unit(
     )
     .await?;
     let released = release(
-        client,
+        tx,
         &mut ctx,
         &hold,
         &released_lots,
@@ -248,8 +239,8 @@ async fn capture_unit(
         now,
     )
     .await?;
-    set_state(client, hold_id, "captured", captured, now).await?;
-    ctx.write_balance(client, now).await?;
+    set_state(tx, hold_id, "captured", captured, now).await?;
+    ctx.write_balance(tx, now).await?;
     let body = json!({
         "hold_id": hold_id,
         "member_id": member_id,
@@ -268,7 +259,7 @@ async fn capture_unit(
 
 /// Voids an active hold (`state` "voided"), or expires it (`state` "expired").
 async fn end_hold(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     ctx: &mut MemberCtx,
     hold: &HoldRow,
     state: &str,
@@ -276,21 +267,16 @@ async fn end_hold(
 ) -> Result<i64> {
     ensure_active(hold)?;
     let now = now_micros();
-    let released = release(client, ctx, hold, &hold.allocations, reason, now).await?;
-    set_state(client, hold.id, state, 0, now).await?;
-    ctx.write_balance(client, now).await?;
+    let released = release(tx, ctx, hold, &hold.allocations, reason, now).await?;
+    set_state(tx, hold.id, state, 0, now).await?;
+    ctx.write_balance(tx, now).await?;
     Ok(released)
 }
 
-async fn void_unit(
-    client: &ClientWrapper,
-    region: &str,
-    member_id: Uuid,
-    hold_id: Uuid,
-) -> Result<Output> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
-    let hold = load_hold(client, member_id, hold_id).await?;
-    let released = end_hold(client, &mut ctx, &hold, "voided", "hold voided").await?;
+async fn void_unit(tx: &Tx<'_>, region: &str, member_id: Uuid, hold_id: Uuid) -> Result<Output> {
+    let mut ctx = member_ctx(tx, region, member_id).await?;
+    let hold = load_hold(tx, member_id, hold_id).await?;
+    let released = end_hold(tx, &mut ctx, &hold, "voided", "hold voided").await?;
     let body = json!({
         "hold_id": hold_id,
         "member_id": member_id,
@@ -315,9 +301,9 @@ impl Db {
         req: HoldRequest,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
-        self.mutate("hold", idem, |client| {
+        self.mutate("hold", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { hold_unit(client, &region, member_id, &req).await })
+            Box::pin(async move { hold_unit(tx, &region, member_id, &req).await })
         })
         .await
     }
@@ -331,9 +317,9 @@ impl Db {
         req: CaptureRequest,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
-        self.mutate("capture", idem, |client| {
+        self.mutate("capture", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { capture_unit(client, &region, member_id, hold_id, &req).await })
+            Box::pin(async move { capture_unit(tx, &region, member_id, hold_id, &req).await })
         })
         .await
     }
@@ -346,9 +332,9 @@ impl Db {
         idem: &IdemRequest,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
-        self.mutate("void", idem, |client| {
+        self.mutate("void", idem, |tx| {
             let region = region.to_owned();
-            Box::pin(async move { void_unit(client, &region, member_id, hold_id).await })
+            Box::pin(async move { void_unit(tx, &region, member_id, hold_id).await })
         })
         .await
     }
@@ -372,12 +358,12 @@ impl Db {
             let (hold_id, member_id): (Uuid, Uuid) = (row.get(0), row.get(1));
             let _queue = self.member_lock(member_id).await;
             let outcome = self
-                .serializable("expire_hold", |client| {
+                .serializable("expire_hold", |tx| {
                     let region = region.to_owned();
                     Box::pin(async move {
-                        let mut ctx = member_ctx(client, &region, member_id).await?;
-                        let hold = load_hold(client, member_id, hold_id).await?;
-                        end_hold(client, &mut ctx, &hold, "expired", "hold expired").await
+                        let mut ctx = member_ctx(tx, &region, member_id).await?;
+                        let hold = load_hold(tx, member_id, hold_id).await?;
+                        end_hold(tx, &mut ctx, &hold, "expired", "hold expired").await
                     })
                 })
                 .await;

@@ -9,13 +9,13 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::ClientWrapper;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::ledger::canonical_json;
+use super::tx::Tx;
 use super::{Db, now_micros};
 use crate::error::{ApiError, Result};
 
@@ -67,13 +67,14 @@ pub struct Stored {
     pub replayed: bool,
 }
 
-async fn lookup(client: &ClientWrapper, idem: &IdemRequest) -> Result<Option<Stored>> {
-    let stmt = client
-        .prepare_cached(
+async fn lookup(tx: &Tx<'_>, idem: &IdemRequest) -> Result<Option<Stored>> {
+    let Some(row) = tx
+        .query_opt(
             "SELECT request_hash, status, response FROM idempotency_keys WHERE key = $1",
+            &[&idem.key],
         )
-        .await?;
-    let Some(row) = client.query_opt(&stmt, &[&idem.key]).await? else {
+        .await?
+    else {
         return Ok(None);
     };
     let hash: Vec<u8> = row.get(0);
@@ -95,33 +96,21 @@ async fn lookup(client: &ClientWrapper, idem: &IdemRequest) -> Result<Option<Sto
     }))
 }
 
-async fn store(
-    client: &ClientWrapper,
-    idem: &IdemRequest,
-    out: &Output,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .await?;
-    let status = i32::from(out.status.as_u16());
-    client
-        .execute(
-            &stmt,
-            &[
-                &idem.key,
-                &out.home_region,
-                &idem.hash,
-                &status,
-                &out.body,
-                &now,
-            ],
-        )
-        .await?;
-    Ok(())
+/// Queues the record; it goes out with the COMMIT.
+async fn store(tx: &Tx<'_>, idem: &IdemRequest, out: &Output, now: DateTime<Utc>) -> Result<()> {
+    tx.write(
+        "INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        super::tx::params![
+            idem.key.clone(),
+            out.home_region.clone(),
+            idem.hash.clone(),
+            i32::from(out.status.as_u16()),
+            out.body.clone(),
+            now,
+        ],
+    )
+    .await
 }
 
 impl Db {
@@ -136,19 +125,24 @@ impl Db {
         unit: F,
     ) -> Result<Stored>
     where
-        F: for<'c> Fn(&'c ClientWrapper) -> BoxFuture<'c, Result<Output>>,
+        F: for<'c> Fn(&'c Tx<'c>) -> BoxFuture<'c, Result<Output>>,
     {
         for _ in 0..MAX_AMBIGUITY_ROUNDS {
             let outcome = self
-                .serializable(operation, |client| {
-                    let work = unit(client);
+                .serializable(operation, |tx| {
+                    let work = unit(tx);
                     let idem = idem.clone();
                     Box::pin(async move {
-                        if let Some(stored) = lookup(client, &idem).await? {
+                        // The lookup and the unit's first reads share a round trip. The unit
+                        // runs regardless, but its writes are only queued (or, if it read
+                        // after writing, uncommitted): a replay discards them all.
+                        let (found, out) = tokio::join!(biased; lookup(tx, &idem), work);
+                        if let Some(stored) = found? {
+                            tx.discard();
                             return Ok(stored);
                         }
-                        let out = work.await?;
-                        store(client, &idem, &out, now_micros()).await?;
+                        let out = out?;
+                        store(tx, &idem, &out, now_micros()).await?;
                         Ok(Stored {
                             status: out.status,
                             body: out.body,
@@ -161,8 +155,13 @@ impl Db {
                 return Ok(stored);
             }
             // The commit may or may not have happened: the record says which.
-            let client = self.conn().await?;
-            if let Some(stored) = lookup(&client, idem).await? {
+            let resolved = self
+                .serializable("resolve_ambiguous", |tx| {
+                    let idem = idem.clone();
+                    Box::pin(async move { lookup(tx, &idem).await })
+                })
+                .await?;
+            if let Some(stored) = resolved.flatten() {
                 return Ok(Stored {
                     replayed: false,
                     ..stored

@@ -6,12 +6,12 @@
 //! detectable (the audit's last check).
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::ClientWrapper;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::context::{Balance, MemberCtx};
+use super::tx::Tx;
 use crate::error::{ApiError, Result};
 
 /// The kinds of movement, as stored in `ledger_entries.kind`.
@@ -78,49 +78,43 @@ pub struct Staged<'a> {
 }
 
 impl Staged<'_> {
-    pub fn appended(&self) -> Appended {
+    fn appended(&self) -> Appended {
         Appended {
             id: self.id,
             seq: self.seq,
         }
     }
 
-    pub async fn insert(&self, client: &ClientWrapper) -> Result<()> {
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, \
-                 pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, \
-                 hold_id, details, written_in, created_at, entry_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            )
-            .await?;
+    /// Queues the insert; it goes out with the transaction's next statement.
+    async fn insert(&self, tx: &Tx<'_>) -> Result<()> {
         let (d, draft) = (self.draft.deltas, &self.draft);
-        client
-            .execute(
-                &stmt,
-                &[
-                    &self.member_id,
-                    &self.seq,
-                    &self.id,
-                    &self.home_region,
-                    &draft.kind.as_str(),
-                    &d.available,
-                    &d.pending,
-                    &d.held,
-                    &d.lifetime,
-                    &d.qualifying,
-                    &draft.reason,
-                    &draft.source,
-                    &draft.reference,
-                    &draft.hold_id,
-                    &draft.details,
-                    &self.region,
-                    &self.now,
-                    &self.hash,
-                ],
-            )
-            .await?;
-        Ok(())
+        tx.write(
+            "INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, \
+             pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, \
+             hold_id, details, written_in, created_at, entry_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            super::tx::params![
+                self.member_id,
+                self.seq,
+                self.id,
+                self.home_region.clone(),
+                draft.kind.as_str(),
+                d.available,
+                d.pending,
+                d.held,
+                d.lifetime,
+                d.qualifying,
+                draft.reason.to_owned(),
+                draft.source.map(str::to_owned),
+                draft.reference.map(str::to_owned),
+                draft.hold_id,
+                draft.details.clone(),
+                self.region.clone(),
+                self.now,
+                self.hash.clone(),
+            ],
+        )
+        .await
     }
 }
 
@@ -242,20 +236,18 @@ impl MemberCtx {
     /// overflow or go negative) and extending the hash chain.
     pub async fn append(
         &mut self,
-        client: &ClientWrapper,
+        tx: &Tx<'_>,
         now: DateTime<Utc>,
         draft: Draft<'_>,
     ) -> Result<Appended> {
         let staged = self.stage(now, draft)?;
-        staged.insert(client).await?;
+        staged.insert(tx).await?;
         Ok(staged.appended())
     }
 
     /// The in-memory half of [`MemberCtx::append`]: checks and applies the deltas, extends the
-    /// chain, and returns the row to insert. Staging first lets a caller send the insert
-    /// together with its other writes in one round trip; the rows must then all be inserted
-    /// in that transaction.
-    pub fn stage<'a>(&mut self, now: DateTime<Utc>, draft: Draft<'a>) -> Result<Staged<'a>> {
+    /// chain, and returns the row to insert.
+    fn stage<'a>(&mut self, now: DateTime<Utc>, draft: Draft<'a>) -> Result<Staged<'a>> {
         apply(&mut self.balance, draft.deltas)?;
         let seq = self.balance.last_seq + 1;
         let input = HashInput {
@@ -287,31 +279,24 @@ impl MemberCtx {
     }
 
     /// Writes the in-memory balance back; called once, after the last append.
-    pub async fn write_balance(&self, client: &ClientWrapper, now: DateTime<Utc>) -> Result<()> {
+    pub async fn write_balance(&self, tx: &Tx<'_>, now: DateTime<Utc>) -> Result<()> {
         let b = &self.balance;
-        let stmt = client
-            .prepare_cached(
-                "UPDATE balances SET available = $2, pending = $3, held = $4, lifetime = $5, \
-                 qualifying = $6, last_seq = $7, last_hash = $8, updated_at = $9 WHERE member_id = $1",
-            )
-            .await?;
-        client
-            .execute(
-                &stmt,
-                &[
-                    &self.member_id,
-                    &b.available,
-                    &b.pending,
-                    &b.held,
-                    &b.lifetime,
-                    &b.qualifying,
-                    &b.last_seq,
-                    &b.last_hash,
-                    &now,
-                ],
-            )
-            .await?;
-        Ok(())
+        tx.write(
+            "UPDATE balances SET available = $2, pending = $3, held = $4, lifetime = $5, \
+             qualifying = $6, last_seq = $7, last_hash = $8, updated_at = $9 WHERE member_id = $1",
+            super::tx::params![
+                self.member_id,
+                b.available,
+                b.pending,
+                b.held,
+                b.lifetime,
+                b.qualifying,
+                b.last_seq,
+                b.last_hash.clone(),
+                now,
+            ],
+        )
+        .await
     }
 }
 

@@ -3,10 +3,10 @@
 //! took from, latest-expiring first.
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::ClientWrapper;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::tx::Tx;
 use crate::error::{ApiError, Result};
 
 /// Lots read per round trip while collecting points to consume.
@@ -35,63 +35,59 @@ pub struct NewLot<'a> {
     pub qualifying_until: Option<DateTime<Utc>>,
 }
 
-pub async fn create(client: &ClientWrapper, lot: NewLot<'_>, now: DateTime<Utc>) -> Result<()> {
-    let id = lot.id;
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, \
-             qualifying, qualifying_until, created_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
-        )
-        .await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
-        &id,
-        &lot.member_id,
-        &lot.home_region,
-        &lot.earn_seq,
-        &lot.points,
-        &lot.expires_at,
-        &lot.vests_at,
-        &lot.qualifying,
-        &lot.qualifying_until,
-        &now,
-    ];
-    client.execute(&stmt, &params).await?;
-    Ok(())
+pub async fn create(tx: &Tx<'_>, lot: NewLot<'_>, now: DateTime<Utc>) -> Result<()> {
+    tx.write(
+        "INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, \
+         qualifying, qualifying_until, created_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
+        super::tx::params![
+            lot.id,
+            lot.member_id,
+            lot.home_region.to_owned(),
+            lot.earn_seq,
+            lot.points,
+            lot.expires_at,
+            lot.vests_at,
+            lot.qualifying,
+            lot.qualifying_until,
+            now,
+        ],
+    )
+    .await
 }
 
 /// Takes `points` from the member's lots, earliest expiry first, and writes the new
 /// remainders. `first` (a lot to drain before all others, used by reversals) is optional.
 pub async fn consume(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     member_id: Uuid,
     points: i64,
     first: Option<Uuid>,
 ) -> Result<Vec<Allocation>> {
     let mut taken = Vec::new();
     let mut needed = points;
-    if let Some(lot) = first {
-        let stmt = client
-            .prepare_cached("SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NULL")
-            .await?;
-        if let Some(row) = client.query_opt(&stmt, &[&lot]).await? {
-            let take = needed.min(row.get::<_, i64>(0));
-            if take > 0 {
-                taken.push(Allocation { lot, points: take });
-                needed -= take;
-            }
+    if let Some(lot) = first
+        && let Some(row) = tx
+            .query_opt(
+                "SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NULL",
+                &[&lot],
+            )
+            .await?
+    {
+        let take = needed.min(row.get::<_, i64>(0));
+        if take > 0 {
+            taken.push(Allocation { lot, points: take });
+            needed -= take;
         }
     }
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, remaining, expires_at FROM lots \
-             WHERE member_id = $1 AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > ($2, $3) \
-             ORDER BY expires_at, id LIMIT $4",
-        )
-        .await?;
     let mut after = (DateTime::<Utc>::UNIX_EPOCH, Uuid::nil());
     while needed > 0 {
-        let rows = client
-            .query(&stmt, &[&member_id, &after.0, &after.1, &CONSUME_BATCH])
+        let rows = tx
+            .query(
+                "SELECT id, remaining, expires_at FROM lots \
+                 WHERE member_id = $1 AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > ($2, $3) \
+                 ORDER BY expires_at, id LIMIT $4",
+                &[&member_id, &after.0, &after.1, &CONSUME_BATCH],
+            )
             .await?;
         for row in &rows {
             let lot: Uuid = row.get(0);
@@ -117,25 +113,23 @@ pub async fn consume(
             .into());
         }
     }
-    adjust(client, &taken, -1).await?;
+    adjust(tx, &taken, -1).await?;
     Ok(taken)
 }
 
 /// Adds `sign × points` of each allocation to its lot's remainder in one statement.
-pub async fn adjust(client: &ClientWrapper, allocations: &[Allocation], sign: i64) -> Result<()> {
+pub async fn adjust(tx: &Tx<'_>, allocations: &[Allocation], sign: i64) -> Result<()> {
     if allocations.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = allocations.iter().map(|a| a.lot).collect();
     let deltas: Vec<i64> = allocations.iter().map(|a| sign * a.points).collect();
-    let stmt = client
-        .prepare_cached(
-            "UPDATE lots SET remaining = lots.remaining + d.delta \
-             FROM unnest($1::UUID[], $2::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id",
-        )
-        .await?;
-    client.execute(&stmt, &[&ids, &deltas]).await?;
-    Ok(())
+    tx.write(
+        "UPDATE lots SET remaining = lots.remaining + d.delta \
+         FROM unnest($1::UUID[], $2::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id",
+        super::tx::params![ids, deltas],
+    )
+    .await
 }
 
 /// Splits a hold's allocations into what stays consumed (`keep` points, earliest-expiring

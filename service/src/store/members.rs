@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::context::{RegionRow, check_serves, region_row};
 use super::idempotency::Output;
 use super::ledger::genesis_hash;
+use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Stored, now_micros};
 use crate::domain::{CountryCode, ExternalId};
 use crate::error::{ApiError, Result};
@@ -63,35 +64,38 @@ fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Re
     }
 }
 
-async fn enrol_unit(client: &ClientWrapper, region: &str, req: &EnrolRequest) -> Result<Output> {
-    let me = region_row(client, region).await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT home.name, home.residency_group, home.served_by, srv.endpoint \
+async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Output> {
+    // The fence, the country's home and an existing member are read in one round trip.
+    let (me, home, existing) = tokio::join!(
+        region_row(tx, region),
+        async {
+            tx.query_opt(
+                "SELECT home.name, home.residency_group, home.served_by, srv.endpoint \
              FROM country_homes c JOIN regions home ON home.name = c.region \
              JOIN regions srv ON srv.name = home.served_by WHERE c.country = $1",
-        )
-        .await?;
-    let row = client
-        .query_opt(&stmt, &[&req.country.as_str()])
-        .await?
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "unsupported_country",
-                "no region homes members from this country",
+                &[&req.country.as_str()],
             )
-            .with_field("country")
-        })?;
+            .await
+        },
+        async {
+            tx.query_opt(
+                "SELECT id FROM members WHERE external_id = $1",
+                &[&req.external_id.as_str()],
+            )
+            .await
+        }
+    );
+    let ((me, home), existing) = settle_pair(settle_pair(me, home), existing)?;
+    let row = home.ok_or_else(|| {
+        ApiError::unprocessable(
+            "unsupported_country",
+            "no region homes members from this country",
+        )
+        .with_field("country")
+    })?;
     let (home_region, group): (String, String) = (row.get(0), row.get(1));
     check_serves(&me, &group, row.get(2), row.get(3))?;
-
-    let existing = client
-        .prepare_cached("SELECT id FROM members WHERE external_id = $1")
-        .await?;
-    if let Some(row) = client
-        .query_opt(&existing, &[&req.external_id.as_str()])
-        .await?
-    {
+    if let Some(row) = existing {
         let id: Uuid = row.get(0);
         return Err(
             ApiError::conflict("member_exists", "a member with this external_id exists")
@@ -102,37 +106,31 @@ async fn enrol_unit(client: &ClientWrapper, region: &str, req: &EnrolRequest) ->
     }
     let now = now_micros();
     let id = Uuid::new_v4();
-    let insert = client
-        .prepare_cached(
-            "INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'basic', $6)",
-        )
-        .await?;
-    client
-        .execute(
-            &insert,
-            &[
-                &id,
-                &req.external_id.as_str(),
-                &req.country.as_str(),
-                &home_region,
-                &group,
-                &now,
-            ],
-        )
-        .await?;
-    let balance = client
-        .prepare_cached(
-            "INSERT INTO balances (member_id, home_region, residency_group, last_hash, updated_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .await?;
-    client
-        .execute(
-            &balance,
-            &[&id, &home_region, &group, &genesis_hash(id), &now],
-        )
-        .await?;
+    tx.write(
+        "INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'basic', $6)",
+        super::tx::params![
+            id,
+            req.external_id.as_str().to_owned(),
+            req.country.as_str().to_owned(),
+            home_region.clone(),
+            group.clone(),
+            now,
+        ],
+    )
+    .await?;
+    tx.write(
+        "INSERT INTO balances (member_id, home_region, residency_group, last_hash, updated_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        super::tx::params![
+            id,
+            home_region.clone(),
+            group.clone(),
+            genesis_hash(id),
+            now
+        ],
+    )
+    .await?;
     let view = MemberView {
         member_id: id,
         external_id: req.external_id.as_str().to_owned(),
@@ -191,9 +189,9 @@ impl Db {
         idem: &IdemRequest,
         req: EnrolRequest,
     ) -> Result<Stored> {
-        self.mutate("enrol", idem, |client| {
+        self.mutate("enrol", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { enrol_unit(client, &region, &req).await })
+            Box::pin(async move { enrol_unit(tx, &region, &req).await })
         })
         .await
     }

@@ -1,7 +1,6 @@
 //! Direct redemption: points leave the balance at once, earliest-expiring lots first.
 
 use axum::http::StatusCode;
-use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -9,6 +8,7 @@ use super::context::{MemberCtx, member_ctx};
 use super::earn::balance_json;
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
+use super::tx::Tx;
 use super::{Db, IdemRequest, Stored, lots, now_micros};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Result};
@@ -38,19 +38,19 @@ pub(super) fn ensure_available(ctx: &MemberCtx, points: Points) -> Result<()> {
 }
 
 async fn redeem_unit(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     req: &RedeemRequest,
 ) -> Result<Output> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
+    let mut ctx = member_ctx(tx, region, member_id).await?;
     ensure_available(&ctx, req.points)?;
     let points = req.points.get();
-    let taken = lots::consume(client, member_id, points, None).await?;
+    let taken = lots::consume(tx, member_id, points, None).await?;
     let now = now_micros();
     let entry = ctx
         .append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Redeem,
@@ -66,7 +66,7 @@ async fn redeem_unit(
             },
         )
         .await?;
-    ctx.write_balance(client, now).await?;
+    ctx.write_balance(tx, now).await?;
     let body = json!({
         "entry_id": entry.id,
         "member_id": member_id,
@@ -91,9 +91,9 @@ impl Db {
         req: RedeemRequest,
     ) -> Result<Stored> {
         let _queue = self.member_lock(member_id).await;
-        self.mutate("redeem", idem, |client| {
+        self.mutate("redeem", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { redeem_unit(client, &region, member_id, &req).await })
+            Box::pin(async move { redeem_unit(tx, &region, member_id, &req).await })
         })
         .await
     }

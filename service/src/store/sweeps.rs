@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::context::member_ctx;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
+use super::tx::Tx;
 use super::{Db, now_micros, tiers};
 use crate::domain::rules::TierLadder;
 use crate::error::{Error, Result};
@@ -79,22 +80,22 @@ async fn due_members(
 }
 
 /// Expires every due lot of one member: one `expire` entry per lot, for exactly its remainder.
-async fn expire_member_lots(client: &ClientWrapper, region: &str, member_id: Uuid) -> Result<u64> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
+async fn expire_member_lots(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<u64> {
+    let mut ctx = member_ctx(tx, region, member_id).await?;
     let now = now_micros();
-    let stmt = client
-        .prepare_cached(
+    let rows = tx
+        .query(
             "SELECT id, remaining, expires_at FROM lots \
              WHERE member_id = $1 AND remaining > 0 AND vests_at IS NULL AND expires_at <= $2 ORDER BY expires_at, id",
+            &[&member_id, &now],
         )
         .await?;
-    let rows = client.query(&stmt, &[&member_id, &now]).await?;
     let mut expired = Vec::with_capacity(rows.len());
     for row in &rows {
         let (lot, points, expires_at): (Uuid, i64, DateTime<Utc>) =
             (row.get(0), row.get(1), row.get(2));
         ctx.append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Expire,
@@ -112,33 +113,33 @@ async fn expire_member_lots(client: &ClientWrapper, region: &str, member_id: Uui
         .await?;
         expired.push(Allocation { lot, points });
     }
-    lots::adjust(client, &expired, -1).await?;
-    ctx.write_balance(client, now).await?;
+    lots::adjust(tx, &expired, -1).await?;
+    ctx.write_balance(tx, now).await?;
     Ok(expired.len() as u64)
 }
 
 /// Vests every due pending lot of one member: pending becomes available and starts counting
 /// towards lifetime and qualifying points (which may raise the tier).
 async fn vest_member_lots(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     ladder: &TierLadder,
     qualifying_window: chrono::Duration,
 ) -> Result<u64> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
+    let mut ctx = member_ctx(tx, region, member_id).await?;
     let now = now_micros();
-    let stmt = client
-        .prepare_cached(
+    let rows = tx
+        .query(
             "SELECT id, remaining FROM lots WHERE member_id = $1 AND vests_at IS NOT NULL AND vests_at <= $2 ORDER BY id",
+            &[&member_id, &now],
         )
         .await?;
-    let rows = client.query(&stmt, &[&member_id, &now]).await?;
     let mut vested = Vec::with_capacity(rows.len());
     for row in &rows {
         let (lot, points): (Uuid, i64) = (row.get(0), row.get(1));
         ctx.append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Adjust,
@@ -159,38 +160,39 @@ async fn vest_member_lots(
         .await?;
         vested.push(lot);
     }
-    let update = client
-        .prepare_cached("UPDATE lots SET vests_at = NULL, qualifying_until = $2 WHERE id = ANY($1)")
-        .await?;
-    client
-        .execute(&update, &[&vested, &(now + qualifying_window)])
-        .await?;
-    tiers::upgrade(client, &ctx, ladder, now).await?;
-    ctx.write_balance(client, now).await?;
+    tx.write(
+        "UPDATE lots SET vests_at = NULL, qualifying_until = $2 WHERE id = ANY($1)",
+        super::tx::params![vested.clone(), now + qualifying_window],
+    )
+    .await?;
+    tiers::upgrade(tx, &ctx, ladder, now).await?;
+    ctx.write_balance(tx, now).await?;
     Ok(vested.len() as u64)
 }
 
 /// Ages one member's qualifying points whose window is over (one `adjust` entry), then
 /// reviews their tier. Returns (whether points aged, whether the tier was lowered).
 async fn age_member(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     ladder: &TierLadder,
     grace: chrono::Duration,
 ) -> Result<(bool, bool)> {
-    let mut ctx = member_ctx(client, region, member_id).await?;
+    let mut ctx = member_ctx(tx, region, member_id).await?;
     let now = now_micros();
-    let stmt = client
-        .prepare_cached("SELECT id, qualifying FROM lots WHERE member_id = $1 AND qualifying > 0 AND qualifying_until <= $2")
+    let rows = tx
+        .query(
+            "SELECT id, qualifying FROM lots WHERE member_id = $1 AND qualifying > 0 AND qualifying_until <= $2",
+            &[&member_id, &now],
+        )
         .await?;
-    let rows = client.query(&stmt, &[&member_id, &now]).await?;
     let lots: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
     let total: i64 = rows.iter().map(|r| r.get::<_, i64>(1)).sum();
     let aged = total.min(ctx.balance.qualifying);
     if aged > 0 {
         ctx.append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Adjust,
@@ -208,16 +210,15 @@ async fn age_member(
         .await?;
     }
     if !lots.is_empty() {
-        let clear = client
-            .prepare_cached("UPDATE lots SET qualifying = 0 WHERE id = ANY($1)")
-            .await?;
-        client.execute(&clear, &[&lots]).await?;
+        tx.write(
+            "UPDATE lots SET qualifying = 0 WHERE id = ANY($1)",
+            super::tx::params![lots.clone()],
+        )
+        .await?;
     }
-    let downgraded = tiers::review(client, &ctx, ladder, grace, now)
-        .await?
-        .is_some();
+    let downgraded = tiers::review(tx, &ctx, ladder, grace, now).await?.is_some();
     if aged > 0 {
-        ctx.write_balance(client, now).await?;
+        ctx.write_balance(tx, now).await?;
     }
     Ok((aged > 0, downgraded))
 }
@@ -288,11 +289,11 @@ impl Db {
         for member_id in members {
             let _queue = self.member_lock(member_id).await;
             let outcome = self
-                .serializable("age_qualifying", |client| {
+                .serializable("age_qualifying", |tx| {
                     let (region, ladder, grace) =
                         (region.to_owned(), ladder.clone(), limits.tier_grace);
                     Box::pin(
-                        async move { age_member(client, &region, member_id, &ladder, grace).await },
+                        async move { age_member(tx, &region, member_id, &ladder, grace).await },
                     )
                 })
                 .await;
@@ -338,13 +339,13 @@ impl Db {
             let _queue = self.member_lock(member_id).await;
             let operation = if vesting { "vest_lots" } else { "expire_lots" };
             let outcome = self
-                .serializable(operation, |client| {
+                .serializable(operation, |tx| {
                     let (region, ladder) = (region.to_owned(), ladder.clone());
                     Box::pin(async move {
                         if vesting {
-                            vest_member_lots(client, &region, member_id, &ladder, window).await
+                            vest_member_lots(tx, &region, member_id, &ladder, window).await
                         } else {
-                            expire_member_lots(client, &region, member_id).await
+                            expire_member_lots(tx, &region, member_id).await
                         }
                     })
                 })

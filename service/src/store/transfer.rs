@@ -5,7 +5,6 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::ClientWrapper;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, NewLot};
 use super::redeem::ensure_available;
+use super::tx::Tx;
 use super::{Db, IdemRequest, Stored, now_micros};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Result};
@@ -28,26 +28,24 @@ pub struct TransferRequest {
     pub daily_limit: i64,
 }
 
-async fn sent_today(client: &ClientWrapper, member_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
+async fn sent_today(tx: &Tx<'_>, member_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
     let day_start = now
         .date_naive()
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
         .and_utc();
-    let stmt = client
-        .prepare_cached(
+    Ok(tx
+        .query_one(
             "SELECT COALESCE(SUM(-available_delta), 0)::BIGINT FROM ledger_entries \
              WHERE member_id = $1 AND kind = 'transfer' AND available_delta < 0 AND created_at >= $2",
+            &[&member_id, &day_start],
         )
-        .await?;
-    Ok(client
-        .query_one(&stmt, &[&member_id, &day_start])
         .await?
         .get(0))
 }
 
 async fn transfer_unit(
-    client: &ClientWrapper,
+    tx: &Tx<'_>,
     region: &str,
     from: Uuid,
     req: &TransferRequest,
@@ -69,12 +67,12 @@ async fn transfer_unit(
         .with_field("points")
         .into());
     }
-    let mut sender = member_ctx(client, region, from).await?;
-    let group = client
-        .prepare_cached("SELECT residency_group FROM members WHERE id = $1")
-        .await?;
-    let recipient_group: String = client
-        .query_opt(&group, &[&req.to])
+    let mut sender = member_ctx(tx, region, from).await?;
+    let recipient_group: String = tx
+        .query_opt(
+            "SELECT residency_group FROM members WHERE id = $1",
+            &[&req.to],
+        )
         .await?
         .ok_or_else(|| {
             ApiError::not_found("recipient_not_found", "no such recipient")
@@ -89,10 +87,10 @@ async fn transfer_unit(
         .with_field("to_member_id")
         .into());
     }
-    let mut recipient = member_ctx(client, region, req.to).await?;
+    let mut recipient = member_ctx(tx, region, req.to).await?;
     ensure_available(&sender, req.points)?;
     let now = now_micros();
-    let sent = sent_today(client, from, now).await?;
+    let sent = sent_today(tx, from, now).await?;
     if sent + points > req.daily_limit {
         return Err(ApiError::unprocessable(
             "transfer_limit_reached",
@@ -102,11 +100,11 @@ async fn transfer_unit(
         .into());
     }
     let transfer_id = Uuid::new_v4();
-    let taken = lots::consume(client, from, points, None).await?;
+    let taken = lots::consume(tx, from, points, None).await?;
     let details = json!({ "transfer_id": transfer_id, "from": from, "to": req.to, "lots": taken });
     let out = sender
         .append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Transfer,
@@ -124,7 +122,7 @@ async fn transfer_unit(
         .await?;
     let incoming = recipient
         .append(
-            client,
+            tx,
             now,
             Draft {
                 kind: EntryKind::Transfer,
@@ -140,12 +138,12 @@ async fn transfer_unit(
             },
         )
         .await?;
-    let expiries = client
-        .prepare_cached("SELECT expires_at FROM lots WHERE id = $1")
-        .await?;
     for allocation in &taken {
-        let expires_at: DateTime<Utc> = client
-            .query_one(&expiries, &[&allocation.lot])
+        let expires_at: DateTime<Utc> = tx
+            .query_one(
+                "SELECT expires_at FROM lots WHERE id = $1",
+                &[&allocation.lot],
+            )
             .await?
             .get(0);
         let lot = NewLot {
@@ -159,10 +157,10 @@ async fn transfer_unit(
             qualifying: 0,
             qualifying_until: None,
         };
-        lots::create(client, lot, now).await?;
+        lots::create(tx, lot, now).await?;
     }
-    sender.write_balance(client, now).await?;
-    recipient.write_balance(client, now).await?;
+    sender.write_balance(tx, now).await?;
+    recipient.write_balance(tx, now).await?;
     let body = json!({
         "transfer_id": transfer_id,
         "entry_id": out.id,
@@ -189,9 +187,9 @@ impl Db {
         req: TransferRequest,
     ) -> Result<Stored> {
         let _queue = self.member_locks(from, req.to).await;
-        self.mutate("transfer", idem, |client| {
+        self.mutate("transfer", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { transfer_unit(client, &region, from, &req).await })
+            Box::pin(async move { transfer_unit(tx, &region, from, &req).await })
         })
         .await
     }

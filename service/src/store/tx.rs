@@ -1,6 +1,20 @@
-//! The connection pool and the serializable retry loop.
+//! The connection pool, the serializable retry loop, and [`Tx`], the transaction handle
+//! every unit of work writes through.
+//!
+//! Round trips, not statements, dominate a short transaction's cost on a busy machine: each
+//! one wakes the service and a PostgreSQL backend. tokio-postgres queues a request on the
+//! connection when its future is first polled and the server answers in order, so
+//! statements sent back to back share one round trip. [`Tx`] uses that: `BEGIN` goes out
+//! with the unit's first reads, and writes wait in a queue until the transaction's next
+//! read (so every read sees them) or its `COMMIT`, with which they travel. An earn is two
+//! round trips: `BEGIN` + idempotency lookup + fence + member + booking, then the four
+//! writes + idempotency record + `COMMIT`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::Mutex as SyncMutex;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{
@@ -10,6 +24,8 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -156,7 +172,7 @@ impl Db {
         mut unit: F,
     ) -> Result<Option<T>>
     where
-        F: for<'c> FnMut(&'c ClientWrapper) -> BoxFuture<'c, Result<T>>,
+        F: for<'c> FnMut(&'c Tx<'c>) -> BoxFuture<'c, Result<T>>,
     {
         for attempt in 1..=MAX_TX_ATTEMPTS {
             match self.attempt(&mut unit).await {
@@ -198,26 +214,218 @@ impl Db {
 
     async fn attempt<T, F>(&self, unit: &mut F) -> Result<Attempt<T>>
     where
-        F: for<'c> FnMut(&'c ClientWrapper) -> BoxFuture<'c, Result<T>>,
+        F: for<'c> FnMut(&'c Tx<'c>) -> BoxFuture<'c, Result<T>>,
     {
-        let client = self.conn().await?;
-        client
-            .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-            .await?;
-        match unit(&client).await {
-            Ok(value) => match client.batch_execute("COMMIT").await {
-                Ok(()) => Ok(Attempt::Done(value)),
-                Err(e) if commit_is_ambiguous(&e) => Ok(Attempt::Ambiguous),
-                Err(e) => classify(e.into()),
-            },
+        let conn = InTx::new(self.conn().await?);
+        let client = conn.client();
+        let tx = Tx::new(client);
+        // BEGIN is sent first and the unit's first statements right behind it, in the same
+        // round trip (`biased` polls in order; a request is queued when first polled). BEGIN
+        // cannot fail on a healthy connection that is not already in a transaction, which
+        // `InTx` guarantees; if it failed anyway, the unit's statements failed with it.
+        let (begun, outcome) = tokio::join!(
+            biased;
+            client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+            unit(&tx)
+        );
+        let outcome = begun.map_err(Error::from).and(outcome);
+        let result = match outcome {
+            Ok(value) if !tx.is_discarded() => {
+                // The queued writes go out with COMMIT. If one fails, PostgreSQL answers the
+                // COMMIT with a rollback, so the writes' outcome is judged first.
+                let (written, committed) =
+                    tokio::join!(biased; tx.flush(), client.batch_execute("COMMIT"));
+                match (written, committed) {
+                    (Err(e), _) => classify(e),
+                    (Ok(()), Ok(())) => Ok(Attempt::Done(value)),
+                    (Ok(()), Err(e)) if commit_is_ambiguous(&e) => Ok(Attempt::Ambiguous),
+                    (Ok(()), Err(e)) => classify(e.into()),
+                }
+            }
+            Ok(value) => {
+                // The unit answered without writing (e.g. an idempotent replay): nothing of
+                // this transaction, queued or sent, may persist.
+                client.batch_execute("ROLLBACK").await?;
+                Ok(Attempt::Done(value))
+            }
             Err(e) => {
                 // A failed statement aborts the transaction; roll back so the connection is
                 // clean when it returns to the pool. If even that fails the connection is
-                // broken and the pool's recycle check discards it.
-                let _ = client.batch_execute("ROLLBACK").await;
+                // broken: returning before `finished` closes it instead of pooling it.
+                if client.batch_execute("ROLLBACK").await.is_err() {
+                    return classify(e);
+                }
                 classify(e)
             }
+        };
+        conn.finished();
+        result
+    }
+}
+
+/// A pooled connection while a transaction is open on it. If the future driving the
+/// transaction is dropped half-way (the HTTP client hung up, a timeout fired), the
+/// connection must not go back to the pool inside that transaction, where the next user's
+/// BEGIN would only warn and its statements, and its COMMIT, would join the abandoned work.
+/// Unless [`InTx::finished`] was reached, dropping this closes the connection instead, and
+/// PostgreSQL rolls the transaction back.
+struct InTx(Option<Object>);
+
+impl InTx {
+    fn new(conn: Object) -> Self {
+        Self(Some(conn))
+    }
+
+    fn client(&self) -> &ClientWrapper {
+        self.0.as_ref().expect("connection present until dropped")
+    }
+
+    /// The transaction ended (COMMIT or ROLLBACK answered): the connection may be reused.
+    fn finished(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for InTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            tracing::warn!("a transaction did not end cleanly; closing its connection");
+            drop(Object::take(conn));
         }
+    }
+}
+
+/// Statement parameters a queued write owns until it is sent.
+pub type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Boxes each value as a [`Param`] of a queued write.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        vec![$(Box::new($value) as $crate::store::tx::Param),*]
+    };
+}
+pub(super) use params;
+
+/// A prepared write waiting for the transaction's next statement.
+struct Queued {
+    statement: Statement,
+    params: Vec<Param>,
+}
+
+/// One SERIALIZABLE transaction, as a unit of work sees it (see the module docs).
+///
+/// Reads go out at once, behind any queued writes; writes are queued. A unit must not
+/// depend on a write's row count, and learns of a write's failure (a constraint, a
+/// serialization failure) from its next read or from the commit.
+pub struct Tx<'c> {
+    client: &'c ClientWrapper,
+    queued: SyncMutex<Vec<Queued>>,
+    discarded: std::sync::atomic::AtomicBool,
+}
+
+impl<'c> Tx<'c> {
+    fn new(client: &'c ClientWrapper) -> Self {
+        Self {
+            client,
+            queued: SyncMutex::new(Vec::new()),
+            discarded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The rows of a read, sent behind the queued writes.
+    pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.read(
+            sql,
+            |st| async move { self.client.query(&st, params).await },
+        )
+        .await
+    }
+
+    /// At most one row of a read, sent behind the queued writes.
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        self.read(
+            sql,
+            |st| async move { self.client.query_opt(&st, params).await },
+        )
+        .await
+    }
+
+    /// Exactly one row of a read (an error otherwise), sent behind the queued writes.
+    pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        self.read(
+            sql,
+            |st| async move { self.client.query_one(&st, params).await },
+        )
+        .await
+    }
+
+    async fn read<T, F>(&self, sql: &str, run: impl FnOnce(Statement) -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let statement = self.client.prepare_cached(sql).await?;
+        let (written, read) = tokio::join!(biased; self.flush(), run(statement));
+        settle_pair(written, read.map_err(Error::from)).map(|((), value)| value)
+    }
+
+    /// Queues a write; it is prepared now and sent with the next read or the commit.
+    pub async fn write(&self, sql: &str, params: Vec<Param>) -> Result<()> {
+        let statement = self.client.prepare_cached(sql).await?;
+        self.queued
+            .lock()
+            .expect("queue lock")
+            .push(Queued { statement, params });
+        Ok(())
+    }
+
+    /// Ends the transaction with ROLLBACK instead of COMMIT, dropping the queued writes.
+    pub fn discard(&self) {
+        self.discarded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_discarded(&self) -> bool {
+        self.discarded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends the queued writes, in order, and waits for their answers.
+    async fn flush(&self) -> Result<()> {
+        let queued = std::mem::take(&mut *self.queued.lock().expect("queue lock"));
+        type Sent<'a> =
+            Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+        let mut sent: Vec<Sent<'_>> = queued
+            .iter()
+            .map(|q| -> Sent<'_> {
+                Box::pin(self.client.execute_raw(
+                    &q.statement,
+                    q.params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
+                ))
+            })
+            .collect();
+        // Poll each once, in order: that puts every request on the wire before this
+        // function first yields, so whatever the caller sends next goes out behind them.
+        let mut early = Vec::with_capacity(sent.len());
+        for write in &mut sent {
+            early.push(match futures::poll!(write.as_mut()) {
+                Poll::Ready(result) => Some(result),
+                Poll::Pending => None,
+            });
+        }
+        // Answers arrive in the order the requests went out; awaiting in that order never
+        // leaves an answer waiting on a future nobody polls.
+        let mut results = Vec::with_capacity(sent.len());
+        for (write, early) in sent.iter_mut().zip(early) {
+            let result = match early {
+                Some(result) => result,
+                None => write.await,
+            };
+            results.push(result.map(drop).map_err(Error::from));
+        }
+        settle_all(results)
     }
 }
 
@@ -225,7 +433,7 @@ impl Db {
 /// answers every later statement of the transaction with 25P02 (in failed transaction), and
 /// a statement prepared on first use may run after the others, so the error that explains
 /// the failure (a 40001 to retry, a constraint) is the first that is not 25P02.
-pub fn settle_pipeline<const N: usize>(results: [Result<()>; N]) -> Result<()> {
+pub fn settle_all(results: impl IntoIterator<Item = Result<()>>) -> Result<()> {
     let errors: Vec<Error> = results.into_iter().filter_map(Result::err).collect();
     if errors.is_empty() {
         Ok(())

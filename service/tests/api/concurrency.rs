@@ -224,3 +224,59 @@ async fn a_forced_serialization_failure_is_retried_and_the_request_succeeds() {
     assert_eq!(app.balance(ALICE).await["available"], 90);
     app.assert_audit_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_hanging_up_mid_transaction_leaves_no_transaction_open() {
+    let app = spawn_app().await;
+    app.fund(ALICE, "BK-1", 100).await;
+    // Hold Alice's balance row so the service's redemption waits inside its transaction.
+    let sql = app.sql().await;
+    sql.batch_execute("BEGIN").await.unwrap();
+    sql.execute(
+        "SELECT 1 FROM balances WHERE member_id = $1 FOR UPDATE",
+        &[&ALICE],
+    )
+    .await
+    .unwrap();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let path = format!("/v1/members/{ALICE}/redeem");
+    let body = json!({"points": 10, "reference": "R-1"});
+    let gave_up = impatient
+        .post(format!("{}{path}", app.base))
+        .header("Idempotency-Key", "R-1")
+        .json(&body)
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the request should time out on the lock");
+    sql.batch_execute("COMMIT").await.unwrap();
+    // The abandoned transaction must end rather than wait in the pool for the next request
+    // to run (and commit) inside it.
+    let mut open: i64 = -1;
+    for _ in 0..100 {
+        open = sql
+            .query_one(
+                "SELECT COUNT(*)::BIGINT FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 0, "a pooled connection was left inside a transaction");
+    // Nothing of the abandoned attempt was written; the client's retry redeems exactly once.
+    assert_eq!(app.balance(ALICE).await["available"], 100);
+    let retried = app.post_idem(&path, "R-1", body.clone()).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    let again = app.post_idem(&path, "R-1", body).await;
+    assert!(again.replayed);
+    assert_eq!(app.balance(ALICE).await["available"], 90);
+    app.assert_audit_clean().await;
+}
