@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::dataset::{self, DatasetInfo, DatasetSpec};
 use crate::engine::{self, RunResult, Timing, Workload};
 use crate::error::{Error, Result};
-use crate::hot::{self, HotCheck};
+use crate::hot::{self, HotCheck, TxCounters};
 use crate::pgbench::{self, PgbenchResult, PgbenchTarget};
 use crate::scenario::{BalanceRead, Earn, Healthz, HoldCapture, Mix, Redeem};
 use crate::service::ServiceProcess;
@@ -141,6 +141,8 @@ pub struct Results {
     pub growth: Vec<GrowthPoint>,
     pub scenarios: Vec<RunResult>,
     pub hot_check: Option<HotCheck>,
+    /// The service's transaction counters after the scenarios on the largest dataset.
+    pub service_tx: Option<TxCounters>,
     pub pgbench: Vec<PgbenchResult>,
     pub service_memory: Vec<ServiceMemory>,
 }
@@ -402,6 +404,7 @@ async fn run_on(
         let mut before_audit = None;
         if members == largest {
             results.scenarios = run_all_scenarios(service.addr, members, plan).await;
+            results.service_tx = Some(hot::tx_counters(service.addr).await?);
             let mut check = hot::overdraft_check(
                 service.addr,
                 HOT_CLIENTS,

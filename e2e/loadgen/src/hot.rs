@@ -178,3 +178,50 @@ pub async fn audit(addr: SocketAddr) -> Result<AuditSummary> {
         duration_s: started.elapsed().as_secs_f64(),
     })
 }
+
+/// The service's transaction counters, scraped from `/metrics` after the scenarios: how much
+/// SERIALIZABLE cost in re-runs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TxCounters {
+    /// `loyalty_tx_total` by outcome (committed, contention, a refusal's code, ...).
+    pub outcomes: BTreeMap<String, u64>,
+    /// `loyalty_tx_retries_total` by SQLSTATE.
+    pub retries: BTreeMap<String, u64>,
+}
+
+impl TxCounters {
+    pub fn committed(&self) -> u64 {
+        self.outcomes.get("committed").copied().unwrap_or(0)
+    }
+
+    pub fn retried(&self) -> u64 {
+        self.retries.values().sum()
+    }
+}
+
+/// Sums the service's transaction counters over their other labels.
+pub async fn tx_counters(addr: SocketAddr) -> Result<TxCounters> {
+    let reply = Conn::new(addr).get("/metrics").await?;
+    let text = String::from_utf8_lossy(&reply.body);
+    let mut counters = TxCounters::default();
+    for line in text.lines() {
+        let (series, target) = if line.starts_with("loyalty_tx_total{") {
+            ("outcome", &mut counters.outcomes)
+        } else if line.starts_with("loyalty_tx_retries_total{") {
+            ("sqlstate", &mut counters.retries)
+        } else {
+            continue;
+        };
+        let label = line
+            .split_once(&format!("{series}=\""))
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(value, _)| value.to_owned());
+        let value = line
+            .rsplit_once(' ')
+            .and_then(|(_, v)| v.parse::<f64>().ok());
+        if let (Some(label), Some(value)) = (label, value) {
+            *target.entry(label).or_default() += value as u64;
+        }
+    }
+    Ok(counters)
+}

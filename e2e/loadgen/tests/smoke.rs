@@ -124,6 +124,12 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         }
     }
 
+    let tx = hot::tx_counters(addr).await.expect("metrics scrape");
+    assert!(
+        tx.committed() > 0 && tx.outcomes.contains_key("committed"),
+        "{tx:?}"
+    );
+
     let mut check = hot::overdraft_check(addr, 16, 20, 60)
         .await
         .expect("hot check runs");
@@ -177,11 +183,13 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         plan: Some(plan),
         scenarios: runs,
         hot_check: Some(check),
+        service_tx: Some(tx),
         pgbench: pg,
         ..Results::default()
     };
     let md = report::markdown(&results, &report::Machine::detect(), "smoke");
     assert!(md.contains("| earn |") && md.contains("Targets"));
+    assert!(md.contains("Serialization retries"));
     assert!(loyalty_loadgen::plot::latency_svg(&results.scenarios).contains("<polyline"));
     serde_json::to_string(&results).expect("results serialise");
 }

@@ -15,7 +15,7 @@ use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
 use super::redeem::ensure_available;
-use super::tx::Tx;
+use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Stored, now_micros};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Error, Result};
@@ -63,6 +63,20 @@ async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRo
         expires_at: row.get(2),
         allocations,
     })
+}
+
+/// The member (fence and residency first) and their hold, read in one round trip.
+async fn member_and_hold(
+    tx: &Tx<'_>,
+    region: &str,
+    member_id: Uuid,
+    hold_id: Uuid,
+) -> Result<(MemberCtx, HoldRow)> {
+    let (ctx, hold) = tokio::join!(
+        member_ctx(tx, region, member_id),
+        load_hold(tx, member_id, hold_id)
+    );
+    settle_pair(ctx, hold)
 }
 
 fn ensure_active(hold: &HoldRow) -> Result<()> {
@@ -196,8 +210,7 @@ async fn capture_unit(
     hold_id: Uuid,
     req: &CaptureRequest,
 ) -> Result<Output> {
-    let mut ctx = member_ctx(tx, region, member_id).await?;
-    let hold = load_hold(tx, member_id, hold_id).await?;
+    let (mut ctx, hold) = member_and_hold(tx, region, member_id, hold_id).await?;
     ensure_active(&hold)?;
     let now = now_micros();
     if hold.expires_at <= now {
@@ -274,8 +287,7 @@ async fn end_hold(
 }
 
 async fn void_unit(tx: &Tx<'_>, region: &str, member_id: Uuid, hold_id: Uuid) -> Result<Output> {
-    let mut ctx = member_ctx(tx, region, member_id).await?;
-    let hold = load_hold(tx, member_id, hold_id).await?;
+    let (mut ctx, hold) = member_and_hold(tx, region, member_id, hold_id).await?;
     let released = end_hold(tx, &mut ctx, &hold, "voided", "hold voided").await?;
     let body = json!({
         "hold_id": hold_id,
@@ -361,8 +373,8 @@ impl Db {
                 .serializable("expire_hold", |tx| {
                     let region = region.to_owned();
                     Box::pin(async move {
-                        let mut ctx = member_ctx(tx, &region, member_id).await?;
-                        let hold = load_hold(tx, member_id, hold_id).await?;
+                        let (mut ctx, hold) =
+                            member_and_hold(tx, &region, member_id, hold_id).await?;
                         end_hold(tx, &mut ctx, &hold, "expired", "hold expired").await
                     })
                 })

@@ -13,18 +13,22 @@
 \set k random(:kmin, :members)
 \set ref random(1, 9000000000000000000)
 SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, '{' || ('0c000000-0000-4000-8000-' || lpad(to_hex(:k::bigint * 256 + :lotj), 12, '0')) || '}' AS lots, gen_random_uuid() AS eid \gset
+\startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ref;
 SELECT state, residency_group FROM regions WHERE name = :region;
+\endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
 SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
-UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], :deltas::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id;
 \set seq :last_seq + 1
 \set avail :available - 1
 \set hld :held
 \set life :lifetime
 \set qual :qualifying
+\startpipeline
+UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], :deltas::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id;
 INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_redeem, :neg1, :zero, :zero, :zero, :zero, :r_redemption, :source, :ref, :nil, :details, :region, :now, :hash);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
 INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ref, :home_region, :hash, :status, :resp, :now);
 COMMIT;
+\endpipeline
