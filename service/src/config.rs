@@ -36,6 +36,9 @@ pub struct Config {
 pub struct DatabaseConfig {
     /// `postgres://...` of PostgreSQL or CockroachDB. Absent: the embedded PostgreSQL.
     pub url: Option<Secret>,
+    /// Connections per instance. Small on purpose: past a few per database core, more
+    /// connections only queue in the database's run queue instead of the pool
+    /// (docs/perf-log.md: 8 against 16 on the 2-core benchmark machine).
     pub pool_size: usize,
     /// How long a request waits for a pooled connection before it is refused.
     pub pool_wait_ms: u64,
@@ -101,7 +104,7 @@ impl Default for Config {
             region: "eu-west-1".to_owned(),
             database: DatabaseConfig {
                 url: None,
-                pool_size: 16,
+                pool_size: 8,
                 pool_wait_ms: 2_000,
                 embedded_data_dir: PathBuf::from(".data/pg"),
             },
@@ -223,10 +226,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("loyalty-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("config.toml");
-        std::fs::write(&file, "region = \"us-east-1\"\n[database]\npool_size = 8\n").unwrap();
+        std::fs::write(
+            &file,
+            "region = \"us-east-1\"\n[database]\npool_size = 12\n",
+        )
+        .unwrap();
         let config = Config::load(Some(&file)).unwrap();
         assert_eq!(config.region, "us-east-1");
-        assert_eq!(config.database.pool_size, 8);
+        assert_eq!(config.database.pool_size, 12);
         assert_eq!(config.ledger.lot_expiry_days, 365);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -16,8 +16,9 @@ use crate::pgbench::{self, PgbenchResult, PgbenchTarget};
 use crate::scenario::{BalanceRead, Earn, Healthz, HoldCapture, Mix, Redeem};
 use crate::service::ServiceProcess;
 
-/// Connections of the service's database pool in every run (the service's default).
-pub const SERVICE_POOL_SIZE: usize = 16;
+/// Connections of the service's database pool unless the plan says otherwise (the service's
+/// default, which a test checks).
+pub const SERVICE_POOL_SIZE: usize = 8;
 /// Clients of the hot-member scenario.
 pub const HOT_CLIENTS: usize = 64;
 /// Ledger entries per dataset member.
@@ -27,6 +28,8 @@ pub const ENTRIES_PER_MEMBER: u32 = 10;
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub quick: bool,
+    /// The service's database pool.
+    pub pool_size: usize,
     /// Dataset sizes in members, ascending; the last one hosts every scenario.
     pub members: Vec<u64>,
     pub warmup_s: u64,
@@ -54,6 +57,7 @@ impl Plan {
     pub fn full() -> Self {
         Self {
             quick: false,
+            pool_size: SERVICE_POOL_SIZE,
             members: vec![10_000, 100_000, 1_000_000],
             warmup_s: 3,
             closed_s: 15,
@@ -394,7 +398,7 @@ async fn run_on(
             let admin = dataset::connect(&server.url("postgres")).await?;
             admin.batch_execute(&format!("DROP DATABASE {old}")).await?;
         }
-        let mut service = ServiceProcess::start(binary, &url, SERVICE_POOL_SIZE).await?;
+        let mut service = ServiceProcess::start(binary, &url, plan.pool_size).await?;
         if results.generator_ceiling.is_empty() {
             results.generator_ceiling = generator_ceiling(service.addr, plan).await;
         }
@@ -457,4 +461,16 @@ async fn run_on(
         results.pgbench.push(r);
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_benchmark_pool_is_the_service_default() {
+        let service = loyalty_service::config::Config::default();
+        assert_eq!(SERVICE_POOL_SIZE, service.database.pool_size);
+        assert_eq!(Plan::full().pool_size, SERVICE_POOL_SIZE);
+    }
 }

@@ -24,17 +24,29 @@ struct Cli {
     /// Where the PostgreSQL cluster goes (default: the system temp dir; the full run needs ~10 GB).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The service's database pool (default: the service's default).
+    #[arg(long)]
+    pool_size: Option<usize>,
+    /// Open-loop balance-read rates instead of the plan's, e.g. `5000,7500`.
+    #[arg(long, value_delimiter = ',')]
+    read_rates: Option<Vec<f64>>,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let machine = Machine::detect();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let plan = if cli.quick {
+    let mut plan = if cli.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    if let Some(pool_size) = cli.pool_size {
+        plan.pool_size = pool_size;
+    }
+    if let Some(rates) = cli.read_rates {
+        plan.read_rates = rates;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -252,7 +252,9 @@ pub fn markdown(r: &Results, machine: &Machine, command: &str) -> String {
     let _ = writeln!(
         w,
         "| service | release binary, separate process, pool {} connections, RUST_LOG=warn |\n",
-        crate::driver::SERVICE_POOL_SIZE
+        r.plan
+            .as_ref()
+            .map_or(crate::driver::SERVICE_POOL_SIZE, |p| p.pool_size)
     );
 
     let _ = writeln!(
