@@ -140,6 +140,8 @@ pub struct ServiceMemory {
 pub struct Results {
     pub plan: Option<Plan>,
     pub durability: String,
+    /// PostgreSQL's `shared_buffers` in MiB.
+    pub shared_buffers_mb: u64,
     pub datasets: Vec<DatasetInfo>,
     pub generator_ceiling: Vec<RunResult>,
     pub growth: Vec<GrowthPoint>,
@@ -307,6 +309,22 @@ pub async fn generator_ceiling(addr: SocketAddr, plan: &Plan) -> Vec<RunResult> 
     vec![closed, open]
 }
 
+/// A quarter of the machine's memory (PostgreSQL's usual advice), at least 1 GiB and at
+/// most 8 GiB. Data outside shared_buffers lives in the kernel's page cache, which this
+/// kind of VM reclaims on its own even with most memory free (docs/perf-log.md): a read
+/// that misses shared_buffers can then wait for the disk.
+pub fn shared_buffers_mb() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(4 << 20);
+    (total_kib / 1024 / 4).clamp(1024, 8192)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)
         .await
@@ -334,7 +352,7 @@ pub async fn run(options: Options) -> Result<Results> {
     let config = pgharness::PgConfig {
         data_dir: Some(root.join("data")),
         durability,
-        shared_buffers: "1GB".into(),
+        shared_buffers: shared_buffers_mb().to_string() + "MB",
         settings: vec![
             ("max_wal_size".into(), "8GB".into()),
             ("checkpoint_timeout".into(), "30min".into()),
@@ -362,6 +380,7 @@ async fn run_on(
     let mut results = Results {
         plan: Some(plan.clone()),
         durability: durability.to_owned(),
+        shared_buffers_mb: shared_buffers_mb(),
         ..Results::default()
     };
     let largest = *plan

@@ -229,35 +229,47 @@ impl Db {
             unit(&tx)
         );
         let outcome = begun.map_err(Error::from).and(outcome);
-        let result = match outcome {
-            Ok(value) if !tx.is_discarded() => {
-                // The queued writes go out with COMMIT. If one fails, PostgreSQL answers the
-                // COMMIT with a rollback, so the writes' outcome is judged first.
-                let (written, committed) =
-                    tokio::join!(biased; tx.flush(), client.batch_execute("COMMIT"));
-                match (written, committed) {
-                    (Err(e), _) => classify(e),
-                    (Ok(()), Ok(())) => Ok(Attempt::Done(value)),
-                    (Ok(()), Err(e)) if commit_is_ambiguous(&e) => Ok(Attempt::Ambiguous),
-                    (Ok(()), Err(e)) => classify(e.into()),
-                }
-            }
-            Ok(value) => {
-                // The unit answered without writing (e.g. an idempotent replay): nothing of
-                // this transaction, queued or sent, may persist.
-                client.batch_execute("ROLLBACK").await?;
-                Ok(Attempt::Done(value))
-            }
-            Err(e) => {
-                // A failed statement aborts the transaction; roll back so the connection is
-                // clean when it returns to the pool. If even that fails the connection is
-                // broken: returning before `finished` closes it instead of pooling it.
-                if client.batch_execute("ROLLBACK").await.is_err() {
-                    return classify(e);
-                }
-                classify(e)
-            }
+        // What the attempt amounts to, and whether the transaction is still open.
+        let (result, open) = match outcome {
+            Ok(value) if !tx.is_discarded() => match tx.flush(true).await {
+                Flushed {
+                    writes: Ok(()),
+                    commit: Some(Ok(())),
+                } => (Ok(Attempt::Done(value)), false),
+                Flushed {
+                    writes: Ok(()),
+                    commit: Some(Err(e)),
+                } if commit_is_ambiguous(&e) => (Ok(Attempt::Ambiguous), false),
+                Flushed {
+                    writes: Ok(()),
+                    commit: Some(Err(e)),
+                } => (classify(e.into()), false),
+                // A write failed, so PostgreSQL answered the COMMIT with a rollback.
+                Flushed {
+                    writes: Err(e),
+                    commit: Some(_),
+                } => (classify(e), false),
+                // A write could not be sent, so neither was COMMIT.
+                Flushed {
+                    writes: Err(e),
+                    commit: None,
+                } => (classify(e), true),
+                Flushed {
+                    writes: Ok(()),
+                    commit: None,
+                } => unreachable!("COMMIT is sent unless a write could not be"),
+            },
+            // The unit answered without writing (e.g. an idempotent replay): nothing of this
+            // transaction, queued or sent, may persist.
+            Ok(value) => (Ok(Attempt::Done(value)), true),
+            // A failed statement aborted the transaction.
+            Err(e) => (classify(e), true),
         };
+        // Roll back so the connection is clean when it returns to the pool. If even that
+        // fails the connection is broken: returning before `finished` closes it instead.
+        if open && client.batch_execute("ROLLBACK").await.is_err() {
+            return result;
+        }
         conn.finished();
         result
     }
@@ -368,8 +380,8 @@ impl<'c> Tx<'c> {
         F: Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let statement = self.client.prepare_cached(sql).await?;
-        let (written, read) = tokio::join!(biased; self.flush(), run(statement));
-        settle_pair(written, read.map_err(Error::from)).map(|((), value)| value)
+        let (flushed, read) = tokio::join!(biased; self.flush(false), run(statement));
+        settle_pair(flushed.writes, read.map_err(Error::from)).map(|((), value)| value)
     }
 
     /// Queues a write; it is prepared now and sent with the next read or the commit.
@@ -392,41 +404,73 @@ impl<'c> Tx<'c> {
         self.discarded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Sends the queued writes, in order, and waits for their answers.
-    async fn flush(&self) -> Result<()> {
+    /// Sends the queued writes in order and then, with `commit`, COMMIT, all before waiting
+    /// for any answer; then collects the answers.
+    ///
+    /// A write that cannot even be sent (its parameters fail to encode, or the connection is
+    /// gone) stops everything after it, COMMIT included: a transaction must never commit
+    /// without one of its writes.
+    async fn flush(&self, commit: bool) -> Flushed {
+        type Sending<'a, T> =
+            Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
         let queued = std::mem::take(&mut *self.queued.lock().expect("queue lock"));
-        type Sent<'a> =
-            Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
-        let mut sent: Vec<Sent<'_>> = queued
-            .iter()
-            .map(|q| -> Sent<'_> {
-                Box::pin(self.client.execute_raw(
-                    &q.statement,
-                    q.params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
-                ))
-            })
-            .collect();
-        // Poll each once, in order: that puts every request on the wire before this
-        // function first yields, so whatever the caller sends next goes out behind them.
-        let mut early = Vec::with_capacity(sent.len());
-        for write in &mut sent {
-            early.push(match futures::poll!(write.as_mut()) {
+        // tokio-postgres puts a request on the wire when its future is first polled; a
+        // future that is ready at once has failed without sending anything.
+        let mut writes: Vec<(Sending<'_, u64>, Option<_>)> = Vec::with_capacity(queued.len());
+        let mut stopped = false;
+        for q in &queued {
+            let mut write: Sending<'_, u64> = Box::pin(self.client.execute_raw(
+                &q.statement,
+                q.params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
+            ));
+            let early = match futures::poll!(write.as_mut()) {
                 Poll::Ready(result) => Some(result),
                 Poll::Pending => None,
-            });
+            };
+            stopped = matches!(early, Some(Err(_)));
+            writes.push((write, early));
+            if stopped {
+                break;
+            }
+        }
+        let mut commit: Option<(Sending<'_, ()>, Option<_>)> = (commit && !stopped).then(|| {
+            let sending: Sending<'_, ()> = Box::pin(self.client.batch_execute("COMMIT"));
+            (sending, None)
+        });
+        if let Some((sending, early)) = commit.as_mut()
+            && let Poll::Ready(result) = futures::poll!(sending.as_mut())
+        {
+            *early = Some(result);
         }
         // Answers arrive in the order the requests went out; awaiting in that order never
         // leaves an answer waiting on a future nobody polls.
-        let mut results = Vec::with_capacity(sent.len());
-        for (write, early) in sent.iter_mut().zip(early) {
+        let mut results = Vec::with_capacity(writes.len());
+        for (write, early) in writes {
             let result = match early {
                 Some(result) => result,
                 None => write.await,
             };
             results.push(result.map(drop).map_err(Error::from));
         }
-        settle_all(results)
+        let commit = match commit {
+            Some((_, Some(result))) => Some(result),
+            Some((sending, None)) => Some(sending.await),
+            None => None,
+        };
+        Flushed {
+            writes: settle_all(results),
+            commit,
+        }
     }
+}
+
+/// What became of the queued writes and, when it was asked for, COMMIT.
+struct Flushed {
+    /// The error that explains a failed write, if one failed.
+    writes: Result<()>,
+    /// COMMIT's answer; `None` when it was not sent (not asked for, or a write could not be
+    /// sent), in which case the transaction is still open.
+    commit: Option<Result<(), tokio_postgres::Error>>,
 }
 
 /// The outcome of statements sent together in one round trip. Once one fails, PostgreSQL
@@ -502,6 +546,112 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A private database on the harness's PostgreSQL with one INT4 table, and a pool on it.
+    async fn scratch() -> (Db, tokio_postgres::Client) {
+        let name = format!("tx_{}", Uuid::new_v4().simple());
+        let db_name = name.clone();
+        tokio::task::spawn_blocking(move || pgharness::shared().create_database(&db_name, None))
+            .await
+            .unwrap()
+            .unwrap();
+        let url = pgharness::shared().url(&name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("CREATE TABLE t (n INT4 PRIMARY KEY)")
+            .await
+            .unwrap();
+        let db = Db::connect(&url, 1, Duration::from_secs(5), Metrics::new()).unwrap();
+        (db, client)
+    }
+
+    async fn rows(client: &tokio_postgres::Client) -> Vec<i32> {
+        let rows = client
+            .query("SELECT n FROM t ORDER BY n", &[])
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    #[tokio::test]
+    async fn queued_writes_are_read_back_and_commit_together() {
+        let (db, client) = scratch().await;
+        let seen = db
+            .serializable("test", |tx| {
+                Box::pin(async move {
+                    tx.write("INSERT INTO t VALUES ($1)", params![1_i32])
+                        .await?;
+                    tx.write("INSERT INTO t VALUES ($1)", params![2_i32])
+                        .await?;
+                    let row = tx.query_one("SELECT COUNT(*)::INT4 FROM t", &[]).await?;
+                    tx.write("INSERT INTO t VALUES ($1)", params![3_i32])
+                        .await?;
+                    Ok(row.get::<_, i32>(0))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(2), "a read sees the writes queued before it");
+        assert_eq!(rows(&client).await, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_cannot_be_sent_commits_nothing() {
+        let (db, client) = scratch().await;
+        let outcome = db
+            .serializable("test", |tx| {
+                Box::pin(async move {
+                    tx.write("INSERT INTO t VALUES ($1)", params![1_i32])
+                        .await?;
+                    // An i64 for an INT4 parameter fails to encode: it is never sent.
+                    tx.write("INSERT INTO t VALUES ($1)", params![2_i64])
+                        .await?;
+                    tx.write("INSERT INTO t VALUES ($1)", params![3_i32])
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(outcome.is_err(), "{outcome:?}");
+        assert!(rows(&client).await.is_empty());
+        // The only pooled connection came back clean: the next transaction commits alone.
+        db.serializable("test", |tx| {
+            Box::pin(async move { tx.write("INSERT INTO t VALUES ($1)", params![4_i32]).await })
+        })
+        .await
+        .unwrap();
+        assert_eq!(rows(&client).await, vec![4]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_rolls_back_the_whole_transaction() {
+        let (db, client) = scratch().await;
+        client
+            .batch_execute("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap();
+        let outcome = db
+            .serializable("test", |tx| {
+                Box::pin(async move {
+                    tx.write("INSERT INTO t VALUES ($1)", params![1_i32])
+                        .await?;
+                    tx.write("INSERT INTO t VALUES ($1)", params![2_i32])
+                        .await?;
+                    tx.write("INSERT INTO t VALUES ($1)", params![3_i32])
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await;
+        let Err(Error::Db(e)) = outcome else {
+            panic!("expected the duplicate key error, got {outcome:?}");
+        };
+        assert_eq!(e.code(), Some(&SqlState::UNIQUE_VIOLATION), "{e}");
+        assert_eq!(rows(&client).await, vec![2]);
+    }
 
     #[test]
     fn backoff_stays_within_its_cap() {
