@@ -598,31 +598,28 @@ mod tests {
         assert_eq!(rows(&client).await, vec![1, 2, 3]);
     }
 
+    /// Inserts each of `values()` into `t` as a queued write, in one transaction.
+    async fn insert_each(db: &Db, values: fn() -> Vec<Param>) -> Result<Option<()>> {
+        db.serializable("test", |tx| {
+            Box::pin(async move {
+                for value in values() {
+                    tx.write("INSERT INTO t VALUES ($1)", vec![value]).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     #[tokio::test]
     async fn a_write_that_cannot_be_sent_commits_nothing() {
         let (db, client) = scratch().await;
-        let outcome = db
-            .serializable("test", |tx| {
-                Box::pin(async move {
-                    tx.write("INSERT INTO t VALUES ($1)", params![1_i32])
-                        .await?;
-                    // An i64 for an INT4 parameter fails to encode: it is never sent.
-                    tx.write("INSERT INTO t VALUES ($1)", params![2_i64])
-                        .await?;
-                    tx.write("INSERT INTO t VALUES ($1)", params![3_i32])
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await;
+        // An i64 for an INT4 parameter fails to encode: that write is never sent.
+        let outcome = insert_each(&db, || params![1_i32, 2_i64, 3_i32]).await;
         assert!(outcome.is_err(), "{outcome:?}");
         assert!(rows(&client).await.is_empty());
         // The only pooled connection came back clean: the next transaction commits alone.
-        db.serializable("test", |tx| {
-            Box::pin(async move { tx.write("INSERT INTO t VALUES ($1)", params![4_i32]).await })
-        })
-        .await
-        .unwrap();
+        insert_each(&db, || params![4_i32]).await.unwrap();
         assert_eq!(rows(&client).await, vec![4]);
     }
 
@@ -633,19 +630,7 @@ mod tests {
             .batch_execute("INSERT INTO t VALUES (2)")
             .await
             .unwrap();
-        let outcome = db
-            .serializable("test", |tx| {
-                Box::pin(async move {
-                    tx.write("INSERT INTO t VALUES ($1)", params![1_i32])
-                        .await?;
-                    tx.write("INSERT INTO t VALUES ($1)", params![2_i32])
-                        .await?;
-                    tx.write("INSERT INTO t VALUES ($1)", params![3_i32])
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await;
+        let outcome = insert_each(&db, || params![1_i32, 2_i32, 3_i32]).await;
         let Err(Error::Db(e)) = outcome else {
             panic!("expected the duplicate key error, got {outcome:?}");
         };
