@@ -89,6 +89,9 @@ pub struct RunResult {
     pub late_sends: u64,
     /// Open loop: the scheduler's own lag behind the intended send times.
     pub send_lag: Option<Latency>,
+    /// Open loop measured over several windows: each window's p99, in the order they ran.
+    /// This result is the window with the median p99.
+    pub window_p99s_us: Vec<u64>,
 }
 
 impl RunResult {
@@ -178,6 +181,7 @@ impl Tally {
             dropped: 0,
             late_sends: 0,
             send_lag: None,
+            window_p99s_us: Vec::new(),
         }
     }
 }

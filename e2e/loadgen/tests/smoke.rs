@@ -98,6 +98,7 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         redeem_rates: vec![50.0],
         hold_rates: vec![20.0],
         mix_rates: vec![100.0],
+        open_windows: 2,
         ..Plan::quick()
     };
     let runs = driver::run_all_scenarios(addr, spec.members, &plan).await;
@@ -121,6 +122,8 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         assert!(l.p50_us <= l.p99_us && l.p99_us <= l.max_us, "{l:?}");
         if run.mode == "open" {
             assert!(run.offered_rps.is_some() && run.send_lag.is_some());
+            assert_eq!(run.window_p99s_us.len(), plan.open_windows);
+            assert!(run.window_p99s_us.contains(&l.p99_us));
         }
     }
 
