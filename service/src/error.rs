@@ -107,6 +107,15 @@ impl ApiError {
         Self::not_found("member_not_found", "no such member")
     }
 
+    /// This instance's region has no row in `regions`: it cannot serve anyone.
+    pub fn region_unknown(region: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "region_unknown",
+            format!("this instance's region {region} is not declared"),
+        )
+    }
+
     fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

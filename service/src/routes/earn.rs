@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{ApiJson, ApiPath, AppState, IdemKey, at};
 use crate::domain::{Invalid, Money, Points, Reference, Source, parse_product};
 use crate::error::ApiError;
-use crate::store::{EarnRequest, EarnWindows, ReverseRequest, Stored, plan_earn};
+use crate::store::{EarnRequest, EarnWindows, ReverseRequest, Stored, parse_tier, plan_earn};
 
 /// How far in the past a booking may be reported, and how far ahead points may vest.
 const MAX_BOOKING_AGE_DAYS: i64 = 365;
@@ -207,20 +207,14 @@ async fn quote(
     let (tier, group, region) = match q.member_id {
         Some(id) => {
             let m = app.db.member(app.region(), id).await?;
-            (
-                serde_json::from_value(Value::String(m.tier)).unwrap_or(Tier::Basic),
-                m.residency_group,
-                m.home_region,
-            )
+            (parse_tier(&m.tier), m.residency_group, m.home_region)
         }
         None => {
-            let (_, group) = app.db.region_info(app.region()).await?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "region_unknown",
-                    "this instance's region is not declared",
-                )
-            })?;
+            let (_, group) = app
+                .db
+                .region_info(app.region())
+                .await?
+                .ok_or_else(|| ApiError::region_unknown(app.region()))?;
             (Tier::Basic, group, app.region().to_owned())
         }
     };

@@ -2,7 +2,7 @@
 //! `GET /v1/leaderboard?top=` and `GET /v1/members/{member_id}/rank?k=`.
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -81,13 +81,11 @@ async fn top(
     ApiQuery(params): ApiQuery<TopParams>,
 ) -> Result<Json<Value>, ApiError> {
     let n = bounded(params.top, 10, app.config.leaderboard.max_top, "top")?;
-    let (_, group) = app.db.region_info(app.region()).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "region_unknown",
-            "this instance's region is not declared",
-        )
-    })?;
+    let (_, group) = app
+        .db
+        .region_info(app.region())
+        .await?
+        .ok_or_else(|| ApiError::region_unknown(app.region()))?;
     let standings = app
         .db
         .leaderboard_top(&group, n, app.config.leaderboard.name_key.expose())

@@ -46,13 +46,7 @@ pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<RegionRow> {
             &[&region],
         )
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "region_unknown",
-                format!("this instance's region {region} is not declared"),
-            )
-        })?;
+        .ok_or_else(|| ApiError::region_unknown(region))?;
     Ok(RegionRow {
         state: row.get(0),
         residency_group: row.get(1),

@@ -113,7 +113,8 @@ pub fn plan_earn(
     Ok((breakdown, plan))
 }
 
-pub(super) fn parse_tier(raw: &str) -> Tier {
+/// A stored tier name; an unknown one reads as `basic`.
+pub fn parse_tier(raw: &str) -> Tier {
     serde_json::from_value(Value::String(raw.to_owned())).unwrap_or(Tier::Basic)
 }
 

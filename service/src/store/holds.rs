@@ -122,17 +122,17 @@ async fn release(
         tx,
         now,
         Draft {
-            kind: EntryKind::Void,
-            deltas: Deltas {
-                available: points,
-                held: -points,
-                ..Deltas::default()
-            },
-            reason,
-            source: None,
-            reference: None,
             hold_id: Some(hold.id),
-            details: json!({ "lots": allocations }),
+            ..Draft::new(
+                EntryKind::Void,
+                Deltas {
+                    available: points,
+                    held: -points,
+                    ..Deltas::default()
+                },
+                reason,
+                json!({ "lots": allocations }),
+            )
         },
     )
     .await?;
@@ -230,16 +230,16 @@ async fn capture_unit(
         tx,
         now,
         Draft {
-            kind: EntryKind::Capture,
-            deltas: Deltas {
-                held: -captured,
-                ..Deltas::default()
-            },
-            reason: "hold captured",
-            source: None,
-            reference: None,
             hold_id: Some(hold_id),
-            details: json!({ "lots": kept }),
+            ..Draft::new(
+                EntryKind::Capture,
+                Deltas {
+                    held: -captured,
+                    ..Deltas::default()
+                },
+                "hold captured",
+                json!({ "lots": kept }),
+            )
         },
     )
     .await?;

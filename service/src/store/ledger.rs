@@ -65,6 +65,22 @@ pub struct Draft<'a> {
     pub details: Value,
 }
 
+impl<'a> Draft<'a> {
+    /// An entry no booking, reference or hold names (expiry, vesting, ageing); callers that
+    /// do name one set it with struct update syntax.
+    pub fn new(kind: EntryKind, deltas: Deltas, reason: &'a str, details: Value) -> Self {
+        Self {
+            kind,
+            deltas,
+            reason,
+            source: None,
+            reference: None,
+            hold_id: None,
+            details,
+        }
+    }
+}
+
 /// An entry whose sequence number and hash are fixed, ready to insert.
 pub struct Staged<'a> {
     member_id: Uuid,

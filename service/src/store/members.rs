@@ -55,12 +55,7 @@ fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Re
             state,
             residency_group,
         }),
-        _ => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "region_unknown",
-            format!("this instance's region {region} is not declared"),
-        )
-        .into()),
+        _ => Err(ApiError::region_unknown(region).into()),
     }
 }
 

@@ -27,7 +27,7 @@ mod transfer;
 mod tx;
 
 pub use context::MemberCtx;
-pub use earn::{EarnRequest, EarnWindows, ReverseRequest, plan_earn};
+pub use earn::{EarnRequest, EarnWindows, ReverseRequest, parse_tier, plan_earn};
 pub use history::HistoryPage;
 pub use holds::{CaptureRequest, HoldRequest};
 pub use idempotency::{IdemRequest, Stored};

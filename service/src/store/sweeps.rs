@@ -97,18 +97,15 @@ async fn expire_member_lots(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Resul
         ctx.append(
             tx,
             now,
-            Draft {
-                kind: EntryKind::Expire,
-                deltas: Deltas {
+            Draft::new(
+                EntryKind::Expire,
+                Deltas {
                     available: -points,
                     ..Deltas::default()
                 },
-                reason: "points expired",
-                source: None,
-                reference: None,
-                hold_id: None,
-                details: json!({ "lot": lot, "expired_at": expires_at }),
-            },
+                "points expired",
+                json!({ "lot": lot, "expired_at": expires_at }),
+            ),
         )
         .await?;
         expired.push(Allocation { lot, points });
@@ -141,21 +138,18 @@ async fn vest_member_lots(
         ctx.append(
             tx,
             now,
-            Draft {
-                kind: EntryKind::Adjust,
-                deltas: Deltas {
+            Draft::new(
+                EntryKind::Adjust,
+                Deltas {
                     pending: -points,
                     available: points,
                     lifetime: points,
                     qualifying: points,
                     held: 0,
                 },
-                reason: "pending points vested",
-                source: None,
-                reference: None,
-                hold_id: None,
-                details: json!({ "lot": lot }),
-            },
+                "pending points vested",
+                json!({ "lot": lot }),
+            ),
         )
         .await?;
         vested.push(lot);
@@ -194,18 +188,15 @@ async fn age_member(
         ctx.append(
             tx,
             now,
-            Draft {
-                kind: EntryKind::Adjust,
-                deltas: Deltas {
+            Draft::new(
+                EntryKind::Adjust,
+                Deltas {
                     qualifying: -aged,
                     ..Deltas::default()
                 },
-                reason: "qualifying points left the rolling window",
-                source: None,
-                reference: None,
-                hold_id: None,
-                details: json!({ "lots": lots }),
-            },
+                "qualifying points left the rolling window",
+                json!({ "lots": lots }),
+            ),
         )
         .await?;
     }
