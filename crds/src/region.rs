@@ -67,13 +67,15 @@ pub struct LoyaltyRegionSpec {
     pub database: DatabasePlacement,
     /// The service Deployment the operator runs for this region.
     pub service: RegionService,
-    /// The public https URL of this region's service; other regions answer 421 with it.
+    /// The public https URL of this region's service; other regions answer 421 with it, and
+    /// the operator probes its `/readyz`. Plain `http://` is accepted only to a loopback
+    /// address with a port (`http://127.0.0.1:PORT`), for local multi-region topologies.
     #[schemars(length(min = 9, max = 2048))]
     // Only standard CEL here (no Kubernetes URL library), so that the e2e stand-in API server
     // evaluates the rule exactly like a real one; `validate` checks the host as well.
     #[x_kube(validation = (
-        "self.startsWith('https://') && !self.contains(' ')",
-        "endpoint must be an absolute https:// URL"
+        "(self.startsWith('https://') || self.startsWith('http://127.0.0.1:') || self.startsWith('http://localhost:') || self.startsWith('http://[::1]:')) && !self.contains(' ')",
+        "endpoint must be an absolute https:// URL (plain http:// only to a loopback address with a port)"
     ))]
     pub endpoint: String,
     /// How and when the operator fails the region over to another region of its group.
@@ -336,10 +338,10 @@ impl LoyaltyRegionSpec {
                 "at least one country is required",
             ));
         }
-        if !crate::common::is_https_url(&self.endpoint) {
+        if !crate::common::is_region_endpoint(&self.endpoint) {
             issues.push(ValidationIssue::new(
                 "spec.endpoint",
-                "endpoint must be an absolute https:// URL",
+                "endpoint must be an absolute https:// URL (plain http:// only to a loopback address with a port)",
             ));
         }
         if !(1..=50).contains(&self.service.replicas) {

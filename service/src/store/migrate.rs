@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "qualifying_window",
         include_str!("../../migrations/0005_qualifying_window.sql"),
     ),
+    (
+        6,
+        "failover",
+        include_str!("../../migrations/0006_failover.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.
