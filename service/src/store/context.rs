@@ -43,6 +43,13 @@ pub(super) struct RegionRow {
     pub residency_group: String,
 }
 
+impl RegionRow {
+    /// Whether a transaction that read this row may commit anything: the region is active.
+    pub fn may_commit(&self) -> bool {
+        self.state == "active"
+    }
+}
+
 /// This region's row, and the epoch this transaction read it at.
 pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<(RegionRow, i64)> {
     let row = tx
@@ -67,7 +74,7 @@ pub(super) fn check_serves(
     serving: &str,
     endpoint: &str,
 ) -> Result<()> {
-    if me.state == "active" && me.residency_group == member_group {
+    if me.may_commit() && me.residency_group == member_group {
         return Ok(());
     }
     Err(ApiError::new(

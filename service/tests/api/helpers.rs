@@ -230,6 +230,7 @@ impl TestApp {
             "holds",
             "earns",
             "idempotency_keys",
+            "tier_history",
         ] {
             let row = client
                 .query_one(&format!("SELECT COUNT(*)::BIGINT FROM {table}"), &[])
@@ -242,12 +243,18 @@ impl TestApp {
                 "SELECT (SELECT COALESCE(SUM(available), 0)::BIGINT FROM balances), \
                         (SELECT COALESCE(SUM(held), 0)::BIGINT FROM balances), \
                         (SELECT COALESCE(SUM(lifetime), 0)::BIGINT FROM balances), \
-                        (SELECT COALESCE(SUM(remaining), 0)::BIGINT FROM lots)",
+                        (SELECT COALESCE(SUM(remaining), 0)::BIGINT FROM lots), \
+                        (SELECT COALESCE(SUM(pending), 0)::BIGINT FROM balances), \
+                        (SELECT COALESCE(SUM(qualifying), 0)::BIGINT FROM balances), \
+                        (SELECT COUNT(*)::BIGINT FROM holds WHERE state = 'active'), \
+                        (SELECT COUNT(*)::BIGINT FROM lots WHERE vests_at IS NOT NULL), \
+                        (SELECT COALESCE(SUM(qualifying), 0)::BIGINT FROM lots), \
+                        (SELECT COUNT(*)::BIGINT FROM members WHERE tier_below_since IS NOT NULL)",
                 &[],
             )
             .await
             .unwrap();
-        out.extend([row.get::<_, i64>(0), row.get(1), row.get(2), row.get(3)]);
+        out.extend((0..row.len()).map(|i| row.get::<_, i64>(i)));
         out
     }
 
