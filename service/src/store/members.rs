@@ -54,6 +54,7 @@ fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Re
         (Some(state), Some(residency_group)) => Ok(RegionRow {
             state,
             residency_group,
+            enforce_fence: true,
         }),
         _ => Err(ApiError::region_unknown(region).into()),
     }

@@ -324,3 +324,35 @@ async fn readiness_of_a_fenced_region_names_its_epoch_and_serving_region() {
                "epoch": epoch, "served_by": SERVING})
     );
 }
+
+#[cfg(feature = "chaos-hooks")]
+#[tokio::test]
+async fn with_the_fence_check_skipped_a_fenced_instance_commits_an_entry_at_a_fenced_epoch() {
+    let mut config = test_config();
+    config.chaos.skip_fence_check = true;
+    let app = spawn_app_on(&crate::helpers::fresh_database().await, config).await;
+    let epoch = app
+        .transition(FAILED, "fenced", SERVING, "FailedOver")
+        .await;
+    app.fund(ALICE, "BK-1", 100).await;
+    let written: Option<i64> = epochs(&app, ALICE).await[0].1;
+    let state: String = app
+        .sql()
+        .await
+        .query_one(
+            "SELECT state FROM region_transitions WHERE region = $1 AND epoch = $2",
+            &[&FAILED, &written],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((written, state.as_str()), (Some(epoch), "fenced"));
+    // The residency group is still enforced.
+    let carla = app
+        .post(
+            &format!("/v1/members/{CARLA}/redeem"),
+            json!({"points": 1, "reference": "R"}),
+        )
+        .await;
+    assert_eq!(carla.code(), "wrong_region");
+}
