@@ -163,7 +163,8 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("LOYALTY_").split("__"))
+            // LOYALTY_CONFIG names the file (the CLI reads it); it is not a key of its own.
+            .merge(Env::prefixed("LOYALTY_").ignore(&["config"]).split("__"))
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
