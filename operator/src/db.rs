@@ -4,19 +4,19 @@
 //!
 //! Every write is one SERIALIZABLE transaction run by [`Db::serializable`], which re-runs the
 //! whole unit of work on SQLSTATE 40001 (serialization failure) or 40P01 (deadlock) with
-//! bounded, jittered exponential backoff, as the portable-SQL rules require (ADR 0002).
+//! bounded, jittered exponential backoff, as the portable-SQL rules require (ADR 0002); the
+//! classification and backoff are `loyalty_schema::retry`, shared with the service.
 
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use rand::Rng;
 use serde_json::Value;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Transaction};
 
 use loyalty_schema::ConfigSet;
+use loyalty_schema::retry::{Retry, RetryPolicy, SqlClass, classify};
 
 use crate::metrics::Metrics;
 use crate::{Error, Result};
@@ -28,13 +28,9 @@ pub use region::{FenceRegion, RecordPlacement, RegionRow, UpsertRegion};
 
 /// Connections the operator holds at most: controllers run a few reconciles at a time.
 pub const POOL_SIZE: usize = 4;
-/// How often one unit of work runs before the operator gives up and the reconcile backs off.
-pub const MAX_TX_ATTEMPTS: u32 = 8;
-/// The first retry waits up to this long; each further one doubles it.
-const RETRY_BASE_MS: u64 = 10;
-/// No retry waits longer than this.
-const RETRY_MAX_MS: u64 = 1_000;
-const _: () = assert!(RETRY_BASE_MS < RETRY_MAX_MS && MAX_TX_ATTEMPTS >= 2);
+/// How often one unit of work runs before the operator gives up and the reconcile backs off,
+/// and how long it waits between runs (10 ms doubling up to 1 s, jittered).
+pub const TX_RETRY: RetryPolicy = RetryPolicy::new(8, 10, 1_000);
 
 /// One unit of work, run inside a serializable transaction and re-run as a whole on conflict.
 pub trait Work: Sync {
@@ -93,25 +89,26 @@ impl Db {
         operation: &'static str,
         work: &W,
     ) -> Result<W::Output> {
-        let mut attempt = 0;
+        let mut retry = Retry::new(TX_RETRY);
         loop {
-            attempt += 1;
-            match self.try_once(work).await {
+            let e = match self.try_once(work).await {
                 Ok(out) => return Ok(out),
-                Err(e) => {
-                    let Some(state) = retryable(&e) else {
-                        return Err(e);
-                    };
-                    self.metrics.db_retries.with_label_values(&[state]).inc();
-                    if attempt >= MAX_TX_ATTEMPTS {
-                        return Err(Error::RetriesExhausted {
-                            operation,
-                            attempts: attempt,
-                        });
-                    }
-                    tracing::debug!(attempt, sqlstate = state, "retrying transaction");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
+                Err(e) => e,
+            };
+            let SqlClass::Retry(state) = classify(e.sqlstate()) else {
+                return Err(e);
+            };
+            self.metrics.db_retries.with_label_values(&[state]).inc();
+            tracing::debug!(
+                attempt = retry.attempt(),
+                sqlstate = state,
+                "retrying transaction"
+            );
+            if !retry.again().await {
+                return Err(Error::RetriesExhausted {
+                    operation,
+                    attempts: retry.attempt(),
+                });
             }
         }
     }
@@ -127,25 +124,6 @@ impl Db {
         tx.commit().await?;
         Ok(out)
     }
-}
-
-/// The SQLSTATE of a retryable error: serialization failure or deadlock. Matched on the code,
-/// never on the message.
-fn retryable(e: &Error) -> Option<&'static str> {
-    let Error::Db(db) = e else { return None };
-    match db.code() {
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => Some("40001"),
-        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => Some("40P01"),
-        _ => None,
-    }
-}
-
-/// Full jitter over an exponentially growing cap.
-fn backoff(attempt: u32) -> Duration {
-    let cap = RETRY_BASE_MS
-        .saturating_mul(1 << attempt.min(16))
-        .min(RETRY_MAX_MS);
-    Duration::from_millis(rand::rng().random_range(0..=cap))
 }
 
 /// Bumps a configuration set's version in the caller's transaction and returns the new one.

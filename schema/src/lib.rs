@@ -8,8 +8,11 @@
 //!   not marked member-owned, so the placement can never silently leave one behind.
 //! - [`vocabulary`]: the texts both sides store in shared rows (configuration-set names,
 //!   region states), as enums with total conversions.
+//! - [`retry`]: SQLSTATE classification and the bounded, jittered re-run of a serializable
+//!   unit of work.
 
 pub mod catalogue;
+pub mod retry;
 pub mod vocabulary;
 
 pub use catalogue::{Locality, TABLES, Table};

@@ -6,7 +6,9 @@
 //! is the newest entry; vested lots' remaining points equal `available` and pending lots'
 //! equal `pending`; `held` equals the active
 //! holds; nothing is negative; each (source, booking reference) is earned at most once;
-//! every member's hash chain verifies.
+//! every member's hash chain verifies; no entry was committed by a region at an epoch where
+//! that region was fenced (`written_in`/`written_epoch` against `region_transitions`); no entry
+//! was written by a region outside the member's residency group.
 
 use futures::{StreamExt, pin_mut};
 use serde::Serialize;
@@ -74,6 +76,25 @@ LEFT JOIN (SELECT member_id, SUM(points - captured) AS held FROM holds WHERE sta
 const DUPLICATE_EARNS: &str = "
 SELECT source, reference, COUNT(*)::BIGINT FROM ledger_entries WHERE kind = 'earn'
 GROUP BY source, reference HAVING COUNT(*) > 1";
+
+/// Entries whose own transaction read a fenced epoch of the region that wrote them: a write
+/// that should have been refused (ADR 0004). Entries from before migration 0006 carry no epoch
+/// and are counted apart, as unverifiable.
+const WRITTEN_WHILE_FENCED: &str = "
+SELECT e.member_id, e.seq, e.written_in, e.written_epoch, t.state
+FROM ledger_entries e
+LEFT JOIN region_transitions t ON t.region = e.written_in AND t.epoch = e.written_epoch
+WHERE e.written_epoch IS NOT NULL AND (t.state IS NULL OR t.state <> 'active')
+ORDER BY e.member_id, e.seq";
+
+/// Entries written by a region of another residency group than the member's.
+const WRITTEN_ACROSS_GROUPS: &str = "
+SELECT e.member_id, e.seq, e.written_in, m.residency_group, r.residency_group
+FROM ledger_entries e
+JOIN members m ON m.id = e.member_id
+JOIN regions r ON r.name = e.written_in
+WHERE r.residency_group <> m.residency_group
+ORDER BY e.member_id, e.seq";
 
 const CHAIN: &str = "
 SELECT e.member_id, e.seq, e.kind, e.available_delta, e.pending_delta, e.held_delta, e.lifetime_delta,
@@ -170,6 +191,7 @@ impl Db {
                 format!("{source:?}/{reference:?} earned {n} times"),
             );
         }
+        fence_and_residency(&client, &mut report).await?;
         self.verify_chains(&client, &mut report).await?;
         client.batch_execute("COMMIT").await?;
         Ok(report)
@@ -232,4 +254,32 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// The fence and residency checks: no entry committed at a fenced epoch, none written from
+/// another residency group.
+async fn fence_and_residency(
+    client: &deadpool_postgres::ClientWrapper,
+    report: &mut AuditReport,
+) -> Result<()> {
+    for row in client.query(WRITTEN_WHILE_FENCED, &[]).await? {
+        let (member, seq, region, epoch, state): (Uuid, i64, String, i64, Option<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let state = state.unwrap_or_else(|| "unrecorded".to_owned());
+        report.push(
+            Some(member),
+            "not_written_while_fenced",
+            format!("entry {seq} written by {region} at epoch {epoch}, when it was {state}"),
+        );
+    }
+    for row in client.query(WRITTEN_ACROSS_GROUPS, &[]).await? {
+        let (member, seq, region, group, writer_group): (Uuid, i64, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        report.push(
+            Some(member),
+            "written_in_residency_group",
+            format!("entry {seq} of a member of {group} written by {region} ({writer_group})"),
+        );
+    }
+    Ok(())
 }

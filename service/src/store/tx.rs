@@ -21,7 +21,7 @@ use deadpool_postgres::{
     ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Timeouts,
 };
 use futures::future::BoxFuture;
-use rand::Rng;
+use loyalty_schema::retry::{Retry, RetryPolicy, SqlClass, classify as classify_sqlstate};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -32,10 +32,8 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 /// Attempts of one unit of work before it is abandoned with a 503 `contention`.
-pub const MAX_TX_ATTEMPTS: u32 = 16;
-/// First backoff after a serialization failure; doubles per attempt up to the cap.
-const BACKOFF_BASE_MS: u64 = 2;
-const BACKOFF_CAP_MS: u64 = 200;
+/// Backoff after a serialization failure: 2 ms doubling up to 200 ms, jittered.
+pub const TX_RETRY: RetryPolicy = RetryPolicy::new(16, 2, 200);
 /// The database ends a session of ours that sits inside a transaction this long without a
 /// statement: a process paused mid-transaction (a stopped VM, SIGSTOP) would otherwise keep
 /// its row locks, and the region serving its members after a failover would wait on them for
@@ -46,7 +44,6 @@ const MEMBER_LOCK_STRIPES: usize = 1024;
 const _: () = assert!(MEMBER_LOCK_STRIPES.is_power_of_two());
 /// In-process lock stripes for campaign budgets (see [`Db::campaign_lock_keys`]).
 const CAMPAIGN_LOCK_STRIPES: usize = 64;
-const _: () = assert!(BACKOFF_BASE_MS <= BACKOFF_CAP_MS);
 
 /// Constraint violations that mean "a concurrent transaction inserted the same natural key
 /// first": re-running the unit of work finds that row and answers from it.
@@ -197,7 +194,8 @@ impl Db {
     where
         F: for<'c> FnMut(&'c Tx<'c>) -> BoxFuture<'c, Result<T>>,
     {
-        for attempt in 1..=MAX_TX_ATTEMPTS {
+        let mut retry = Retry::new(TX_RETRY);
+        loop {
             match self.attempt(&mut unit).await {
                 Ok(Attempt::Done(value)) => {
                     self.metrics
@@ -215,7 +213,9 @@ impl Db {
                 }
                 Ok(Attempt::Retry(sqlstate)) => {
                     self.metrics.tx_retries.with_label_values(&[sqlstate]).inc();
-                    tokio::time::sleep(backoff(attempt)).await;
+                    if !retry.again().await {
+                        break;
+                    }
                 }
                 Err(e) => {
                     self.metrics
@@ -231,7 +231,7 @@ impl Db {
             .with_label_values(&[operation, "contention"])
             .inc();
         Err(Error::Contention {
-            attempts: MAX_TX_ATTEMPTS,
+            attempts: retry.attempt(),
         })
     }
 
@@ -541,11 +541,8 @@ fn classify<T>(e: Error) -> Result<Attempt<T>> {
     if let Error::Db(db) = &e
         && let Some(code) = db.code()
     {
-        if *code == SqlState::T_R_SERIALIZATION_FAILURE {
-            return Ok(Attempt::Retry("40001"));
-        }
-        if *code == SqlState::T_R_DEADLOCK_DETECTED {
-            return Ok(Attempt::Retry("40P01"));
+        if let SqlClass::Retry(sqlstate) = classify_sqlstate(Some(code.code())) {
+            return Ok(Attempt::Retry(sqlstate));
         }
         let constraint = db.as_db_error().and_then(|d| d.constraint());
         if *code == SqlState::UNIQUE_VIOLATION
@@ -561,17 +558,9 @@ fn classify<T>(e: Error) -> Result<Attempt<T>> {
 /// was in flight: the transaction may or may not have committed.
 fn commit_is_ambiguous(e: &tokio_postgres::Error) -> bool {
     match e.code() {
-        Some(code) => *code == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN,
+        Some(code) => classify_sqlstate(Some(code.code())) == SqlClass::Ambiguous,
         None => true,
     }
-}
-
-/// Full jitter over an exponentially growing, capped window.
-fn backoff(attempt: u32) -> Duration {
-    let window_ms = BACKOFF_BASE_MS
-        .saturating_mul(1 << attempt.min(16))
-        .min(BACKOFF_CAP_MS);
-    Duration::from_millis(rand::rng().random_range(0..=window_ms))
 }
 
 #[cfg(test)]
@@ -671,8 +660,8 @@ mod tests {
 
     #[test]
     fn backoff_stays_within_its_cap() {
-        for attempt in 1..=MAX_TX_ATTEMPTS {
-            assert!(backoff(attempt) <= Duration::from_millis(BACKOFF_CAP_MS));
+        for attempt in 1..=TX_RETRY.max_attempts {
+            assert!(TX_RETRY.delay(attempt) <= Duration::from_millis(TX_RETRY.cap_ms));
         }
     }
 }

@@ -347,6 +347,15 @@ async fn with_the_fence_check_skipped_a_fenced_instance_commits_an_entry_at_a_fe
         .unwrap()
         .get(0);
     assert_eq!((written, state.as_str()), (Some(epoch), "fenced"));
+    // The production audit catches it: the check fails once the guard is gone.
+    let audit = app.get("/v1/admin/audit").await;
+    let checks: Vec<&str> = audit.body["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["check"].as_str())
+        .collect();
+    assert_eq!(checks, ["not_written_while_fenced"], "{:#}", audit.body);
     // The residency group is still enforced.
     let carla = app
         .post(
