@@ -13,6 +13,7 @@ test: lint ## The whole test suite: formatting, clippy, then every test against 
 lint: ## Formatting and clippy with warnings denied
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p loyalty-service --no-default-features -- -D warnings
 
 fmt: ## Format the code
 	cargo fmt --all

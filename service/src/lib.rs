@@ -7,7 +7,9 @@
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
 pub mod config;
+pub mod database;
 pub mod domain;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
 pub mod metrics;

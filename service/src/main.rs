@@ -3,12 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loyalty_service::config::Config;
 use loyalty_service::startup::Application;
 use loyalty_service::store::{Db, migrate, seed};
-use loyalty_service::{embedded, metrics::Metrics, telemetry};
+use loyalty_service::{database, metrics::Metrics, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -52,34 +51,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init(config.log_format);
-    // Keeps the embedded server alive until this function returns; dropping it stops it.
-    let running = match &config.database.url {
-        Some(_) => None,
-        None => embedded::running_url(&config.database.embedded_data_dir).await,
-    };
-    let (url, _embedded) = match &config.database.url {
-        Some(url) => (url.expose().to_owned(), None),
-        // The embedded cluster is already running (a `serve` in another terminal): use it,
-        // since a second postmaster cannot start on the same data directory.
-        None if running.is_some() => {
-            let url = running.unwrap_or_default();
-            tracing::info!(%url, "using the running embedded PostgreSQL");
-            (url, None)
-        }
-        None => {
-            let server = embedded::start(&config.database.embedded_data_dir)
-                .await
-                .context("starting the embedded PostgreSQL")?;
-            let url = server.url(embedded::DATABASE);
-            // Next to the data directory, so that psql, the operator and the sandbox
-            // can find the running database: `psql "$(cat .data/pg-url)"`.
-            let url_file = embedded::url_file(&config.database.embedded_data_dir);
-            std::fs::write(&url_file, format!("{url}\n"))
-                .with_context(|| format!("writing {}", url_file.display()))?;
-            tracing::info!(%url, file = %url_file.display(), "embedded PostgreSQL started");
-            (server.url(embedded::DATABASE), Some(server))
-        }
-    };
+    // Keeps an embedded server this process started alive until it returns.
+    let database = database::resolve(&config).await?;
+    let url = database.url.clone();
     match cli.command {
         Command::Serve { demo } => {
             if demo {

@@ -12,13 +12,15 @@
 -- service (ADR 0009), except that pgbench must read the member's row (\gset) in a round trip
 -- of its own: three round trips to the service's two.
 \set k random(:kmin, :members)
+-- The epoch of the region's fence row in the benchmark dataset, recorded on every entry.
+\set fence_epoch 1
 \set ref random(1, 9000000000000000000)
 \set pts random(100, 9999)
 SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, gen_random_uuid() AS eid, gen_random_uuid() AS lid \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ref;
-SELECT state, residency_group FROM regions WHERE name = :region;
+SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 SELECT member_id, response FROM earns WHERE source = :source AND booking_ref = :ref;
 \endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
@@ -28,7 +30,7 @@ SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b
 \set life :lifetime + :pts
 \set qual :qualifying + :pts
 \startpipeline
-INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_earn, :pts, :zero, :zero, :pts, :pts, :r_booking, :source, :ref, :nil, :details, :region, :now, :hash);
+INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_earn, :pts, :zero, :zero, :pts, :pts, :r_booking, :source, :ref, :nil, :details, :region, :now, :hash, :fence_epoch);
 INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, qualifying, qualifying_until, created_at) VALUES (:lid, :mid, :home_region, :seq, :pts, :pts, :expires, :expires, :pts, :expires, :now);
 INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) VALUES (:source, :ref, :mid, :home_region, :seq, :lid, :pts, :resp, :now);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;

@@ -11,12 +11,14 @@
 -- pgbench retries a failed script from its start with the same random numbers, so the
 -- idempotency keys come from the helper (the server's gen_random_uuid), not from \set.
 \set k random(:kmin, :members)
+-- The epoch of the region's fence row in the benchmark dataset, recorded on every entry.
+\set fence_epoch 1
 \set ref random(1, 9000000000000000000)
 SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, '{' || ('0c000000-0000-4000-8000-' || lpad(to_hex(:k::bigint * 256 + :lotj), 12, '0')) || '}' AS lots, gen_random_uuid() AS eid, gen_random_uuid() AS hid, gen_random_uuid()::text AS ikey, gen_random_uuid()::text AS ikey2 \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ikey;
-SELECT state, residency_group FROM regions WHERE name = :region;
+SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
 SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
@@ -27,7 +29,7 @@ SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining 
 \set qual :qualifying
 \startpipeline
 UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], :deltas2::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id;
-INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_hold, :neg2, :zero, :two, :zero, :zero, :r_hold, :source, :ref, :hid, :details, :region, :now, :hash);
+INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_hold, :neg2, :zero, :two, :zero, :zero, :r_hold, :source, :ref, :hid, :details, :region, :now, :hash, :fence_epoch);
 INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) VALUES (:hid, :mid, :home_region, :two, 'active', :ref, :allocations, :expires, :now, :now);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
 INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ikey, :home_region, :hash, :status, :resp, :now);
@@ -37,7 +39,7 @@ SELECT /* bench helper */ gen_random_uuid() AS eid \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ikey2;
-SELECT state, residency_group FROM regions WHERE name = :region;
+SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
 SELECT points, state, expires_at, allocations FROM holds WHERE id = :hid AND member_id = :mid \gset
@@ -47,7 +49,7 @@ SELECT points, state, expires_at, allocations FROM holds WHERE id = :hid AND mem
 \set life :lifetime
 \set qual :qualifying
 \startpipeline
-INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_capture, :zero, :zero, :neg2, :zero, :zero, :r_capture, :source, :ref, :hid, :details, :region, :now, :hash);
+INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_capture, :zero, :zero, :neg2, :zero, :zero, :r_capture, :source, :ref, :hid, :details, :region, :now, :hash, :fence_epoch);
 UPDATE holds SET state = :captured, captured = :two, updated_at = :now WHERE id = :hid;
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
 INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ikey2, :home_region, :hash, :status, :resp, :now);

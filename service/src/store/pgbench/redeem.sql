@@ -11,12 +11,14 @@
 -- consume, lot update, ledger entry, balance, idempotency record. The hot-member run is this
 -- script with every client on member 0 (-D kmin=0 -D members=0 -D lotj=0).
 \set k random(:kmin, :members)
+-- The epoch of the region's fence row in the benchmark dataset, recorded on every entry.
+\set fence_epoch 1
 \set ref random(1, 9000000000000000000)
 SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, '{' || ('0c000000-0000-4000-8000-' || lpad(to_hex(:k::bigint * 256 + :lotj), 12, '0')) || '}' AS lots, gen_random_uuid() AS eid \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ref;
-SELECT state, residency_group FROM regions WHERE name = :region;
+SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
 SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
@@ -27,7 +29,7 @@ SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining 
 \set qual :qualifying
 \startpipeline
 UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], :deltas::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id;
-INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash) VALUES (:mid, :seq, :eid, :home_region, :k_redeem, :neg1, :zero, :zero, :zero, :zero, :r_redemption, :source, :ref, :nil, :details, :region, :now, :hash);
+INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_redeem, :neg1, :zero, :zero, :zero, :zero, :r_redemption, :source, :ref, :nil, :details, :region, :now, :hash, :fence_epoch);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
 INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ref, :home_region, :hash, :status, :resp, :now);
 COMMIT;
