@@ -31,6 +31,10 @@ fn config(data_dir: &Path, port: Option<u16>) -> PgConfig {
     PgConfig {
         data_dir: Some(data_dir.to_path_buf()),
         port,
+        // The harness's fast mode acknowledges commits before their WAL is written, so a
+        // crash of the server loses acknowledged writes (the db-crash scenario caught exactly
+        // that). `fsync` stays off: a process crash keeps what the OS already holds.
+        settings: vec![("synchronous_commit".into(), "on".into())],
         ..PgConfig::default()
     }
 }
