@@ -15,12 +15,14 @@
 
 pub mod binaries;
 pub mod checker;
+pub mod control;
 pub mod database;
 pub mod error;
 pub mod fence;
 pub mod members;
 pub mod process;
 pub mod proxy;
+pub mod remote;
 pub mod report;
 pub mod scenario;
 pub mod signals;

@@ -3,12 +3,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use loyalty_chaos::control;
+use loyalty_chaos::remote::{self, RemoteRegion};
 use loyalty_chaos::report;
 use loyalty_chaos::scenario::{self, ScenarioConfig, ScenarioName, ScenarioResult};
-use loyalty_chaos::topology::{Topology, TopologyConfig};
+use loyalty_chaos::topology::{Fault, Topology, TopologyConfig};
+use loyalty_chaos::workload::WorkloadConfig;
+use tokio::sync::Mutex;
 
 #[derive(Parser)]
 #[command(version, about = "Chaos suite of the loyalty platform")]
@@ -25,6 +31,20 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// SIGKILL a region's service in the running sandbox.
+    Kill { region: String },
+    /// SIGSTOP a region's service in the running sandbox.
+    Pause { region: String },
+    /// SIGCONT a paused region's service.
+    Resume { region: String },
+    /// Black-hole a region's traffic from the operator (its probes) or to the database.
+    Partition {
+        region: String,
+        #[arg(long, value_enum, default_value = "operator")]
+        from: PartitionFrom,
+    },
+    /// Undo every fault of a region (restarts a killed service).
+    Heal { region: String },
     /// Play scenarios (all when none is named) and print their results.
     Run {
         #[arg(long = "scenario", value_enum)]
@@ -38,6 +58,29 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Run the workload against a deployment the suite did not start; writes the history.
+    Workload {
+        /// `NAME=GROUP=HOST:PORT=CC,CC` per region (plain HTTP, e.g. a kubectl port-forward).
+        #[arg(long = "region", required = true)]
+        regions: Vec<RemoteRegion>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        members_per_region: usize,
+        #[arg(long, default_value_t = 3)]
+        clients_per_region: usize,
+        #[arg(long)]
+        history: PathBuf,
+    },
+    /// Judge a deployment's database against a recorded history; exits 1 on a violation.
+    Check {
+        #[arg(long)]
+        history: PathBuf,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
     /// Play every scenario and write chaos.md, chaos.json and chaos.svg into a directory.
     Report {
         #[arg(long, default_value = "docs")]
@@ -47,12 +90,29 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PartitionFrom {
+    Operator,
+    Db,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let work = async {
         match cli.command {
             Command::Up { keep } => up(keep).await,
+            Command::Kill { region } => control(Fault::Kill { region }).await,
+            Command::Pause { region } => control(Fault::Pause { region }).await,
+            Command::Resume { region } => control(Fault::Resume { region }).await,
+            Command::Partition { region, from } => {
+                control(match from {
+                    PartitionFrom::Operator => Fault::PartitionFromOperator { region },
+                    PartitionFrom::Db => Fault::PartitionFromDb { region },
+                })
+                .await
+            }
+            Command::Heal { region } => control(Fault::Heal { region }).await,
             Command::Run {
                 scenarios,
                 seed,
@@ -65,6 +125,42 @@ async fn main() -> ExitCode {
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
                 Ok(verdict(&results))
+            }
+            Command::Workload {
+                regions,
+                seed,
+                seconds,
+                members_per_region,
+                clients_per_region,
+                history,
+            } => {
+                let config = WorkloadConfig {
+                    seed,
+                    clients_per_region,
+                    duration: Duration::from_secs(seconds).min(remote::MAX_REMOTE_DURATION),
+                    ..WorkloadConfig::default()
+                };
+                let recorded = remote::run_workload(&regions, config, members_per_region).await?;
+                let (ok, fail, unknown) = recorded.counts();
+                std::fs::write(&history, serde_json::to_string(&recorded)?)
+                    .with_context(|| format!("writing {}", history.display()))?;
+                println!(
+                    "ok {ok} fail {fail} unknown {unknown}; history in {}",
+                    history.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Check {
+                history,
+                database_url,
+            } => {
+                let report = remote::check_history(&history, &database_url).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(if report.is_clean() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Command::Report { out, seed } => {
                 let started = chrono::Utc::now().to_rfc3339();
@@ -97,20 +193,39 @@ async fn up(keep: bool) -> anyhow::Result<ExitCode> {
         ..TopologyConfig::default()
     })
     .await?;
-    println!("kubeconfig: {}", topology.cluster.kubeconfig().display());
+    println!(
+        "export KUBECONFIG={}",
+        topology.cluster.kubeconfig().display()
+    );
     println!("database:   {}", topology.db.url());
     for region in &topology.regions {
         println!(
-            "{:<14} service http://{}  endpoint {}",
+            "{:<14} service http://{}  endpoint (through the operator's proxy) {}",
             region.name(),
             region.service_addr,
             region.endpoint()
         );
     }
     println!("logs:       {}", topology.dir().display());
-    println!("Ctrl-C stops everything.");
-    std::future::pending::<()>().await;
+    let state = control::state_file();
+    println!(
+        "control:    {} (loyalty-chaos kill|pause|resume|partition|heal REGION)",
+        state.display()
+    );
+    println!("Try `kubectl get lreg -w`. Ctrl-C stops everything.");
+    let topology = Arc::new(Mutex::new(topology));
+    control::serve(topology, &state).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn control(fault: Fault) -> anyhow::Result<ExitCode> {
+    let reply = control::send(&fault).await?;
+    println!("{}", reply.message);
+    Ok(if reply.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn play(

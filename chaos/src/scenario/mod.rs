@@ -202,7 +202,8 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
         return Ok(result);
     }
     let run_tag = format!("s{}", config.seed);
-    let members = members::enrol(&topology, config.members_per_region, &run_tag).await?;
+    let targets = members::targets(&topology);
+    let members = members::enrol(&targets, config.members_per_region, &run_tag).await?;
     let clock = Clock::start();
     let regions: Vec<_> = topology
         .regions
