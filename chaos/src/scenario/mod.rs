@@ -256,9 +256,13 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
     Ok(result)
 }
 
-/// Resumes anything still paused and lets in-flight transactions end before the check.
+/// Lifts every partition and resumes anything still paused, then lets in-flight transactions
+/// end, so that whatever a cut-off or frozen region would still commit is in the database
+/// before the check. Killed processes stay dead.
 async fn settle(topology: &mut Topology) -> Result<()> {
     for region in &mut topology.regions {
+        region.probe_proxy.set_mode(crate::proxy::Mode::Pass);
+        region.db_proxy.set_mode(crate::proxy::Mode::Pass);
         if let Some(service) = region.service()
             && service.is_paused()
         {
