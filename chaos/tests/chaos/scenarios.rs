@@ -56,36 +56,61 @@ async fn killing_a_region_moves_its_members_to_the_other_eu_region_and_loses_no_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_region_without_its_fence_check_is_caught_committing_after_its_fence() {
-    let _turn = TURN.lock().await;
+/// Plays `name` with the services' fence check removed; `Err` says why it could not judge.
+async fn play_without_fence_check(name: ScenarioName, seed: u64) -> Result<ScenarioResult, String> {
     let config = ScenarioConfig {
         skip_fence_check: true,
-        ..ScenarioConfig::new(ScenarioName::PauseRegion, 11)
+        ..ScenarioConfig::new(name, seed)
     };
     let result = match scenario::run(config).await {
         Err(Error::ChildExited { process, log, .. }) if process.ends_with("-service") => {
-            println!(
-                "SKIPPED: the service refuses LOYALTY_CHAOS__SKIP_FENCE_CHECK (built without the \
+            return Err(format!(
+                "the service refuses LOYALTY_CHAOS__SKIP_FENCE_CHECK (built without the \
                  `chaos-hooks` feature?); its log:\n{log}"
-            );
-            return;
+            ));
         }
         other => other.expect("the scenario runs"),
     };
     summary(&result);
+    if let Some(reason) = &result.skipped {
+        return Err(reason.clone());
+    }
     let check = result.check.as_ref().expect("checked");
     if check.fences.verified == 0 && check.fences.without_epoch > 0 {
-        println!(
-            "SKIPPED: the service records no written_epoch, so no entry's epoch can be judged \
-             ({} entries without one)",
+        return Err(format!(
+            "the service records no written_epoch, so no entry's epoch can be judged ({} \
+             entries without one)",
             check.fences.without_epoch
-        );
-        return;
+        ));
     }
+    Ok(result)
+}
+
+fn assert_caught(result: &ScenarioResult) {
+    let check = result.check.as_ref().expect("checked");
     assert!(
         !check.of("committed_while_fenced").is_empty(),
-        "the zombie's commits after its fence went unnoticed: {:#?}",
+        "{}: the commits after the fence went unnoticed: {:#?}",
+        result.name.as_str(),
         check.violations
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_region_without_its_fence_check_is_caught_committing_after_its_fence() {
+    let _turn = TURN.lock().await;
+    match play_without_fence_check(ScenarioName::PauseRegion, 11).await {
+        Ok(result) => assert_caught(&result),
+        Err(reason) => println!("SKIPPED: {reason}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_cut_off_from_the_operator_without_its_fence_check_is_caught_committing_after_its_fence()
+ {
+    let _turn = TURN.lock().await;
+    match play_without_fence_check(ScenarioName::PartitionFromOperator, 13).await {
+        Ok(result) => assert_caught(&result),
+        Err(reason) => println!("SKIPPED: {reason}"),
+    }
 }
