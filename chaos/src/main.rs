@@ -87,6 +87,11 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Seconds of workload after each scenario's last step.
+        #[arg(long, default_value_t = 75)]
+        aftermath_s: u64,
+        #[arg(long, default_value_t = 4)]
+        clients_per_region: usize,
     },
 }
 
@@ -119,7 +124,7 @@ async fn main() -> ExitCode {
                 skip_fence_check,
                 json,
             } => {
-                let results = play(scenarios, seed, skip_fence_check).await?;
+                let results = play(scenarios, seed, skip_fence_check, Shape::default()).await?;
                 if let Some(path) = json {
                     std::fs::write(&path, serde_json::to_string_pretty(&results)?)
                         .with_context(|| format!("writing {}", path.display()))?;
@@ -162,9 +167,18 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 })
             }
-            Command::Report { out, seed } => {
+            Command::Report {
+                out,
+                seed,
+                aftermath_s,
+                clients_per_region,
+            } => {
                 let started = chrono::Utc::now().to_rfc3339();
-                let results = play(Vec::new(), seed, false).await?;
+                let shape = Shape {
+                    aftermath_ms: aftermath_s * 1_000,
+                    clients_per_region,
+                };
+                let results = play(ScenarioName::ALL.to_vec(), seed, false, shape).await?;
                 report::write(&out, &results, &commit(), &started)?;
                 println!("wrote {}/chaos.md, chaos.json, chaos.svg", out.display());
                 Ok(verdict(&results))
@@ -228,10 +242,27 @@ async fn control(fault: Fault) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How much load each scenario carries.
+struct Shape {
+    aftermath_ms: u64,
+    clients_per_region: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        let config = ScenarioConfig::new(ScenarioName::KillRegion, 0);
+        Shape {
+            aftermath_ms: config.aftermath_ms,
+            clients_per_region: config.clients_per_region,
+        }
+    }
+}
+
 async fn play(
     scenarios: Vec<ScenarioName>,
     seed: u64,
     skip_fence_check: bool,
+    shape: Shape,
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let names = if scenarios.is_empty() {
         ScenarioName::ALL.to_vec()
@@ -242,6 +273,8 @@ async fn play(
     for name in names {
         let config = ScenarioConfig {
             skip_fence_check,
+            aftermath_ms: shape.aftermath_ms,
+            clients_per_region: shape.clients_per_region,
             ..ScenarioConfig::new(name, seed)
         };
         let result = scenario::run(config)

@@ -23,11 +23,11 @@ use crate::workload::{Clock, History, Router, Workload, WorkloadConfig};
 
 /// Workload before the fault.
 pub const WARMUP_MS: u64 = 3_000;
-/// Workload after the script's last step.
+/// Workload after the script's last step, by default (the smoke); `make chaos` runs longer.
 pub const AFTERMATH_MS: u64 = 4_000;
 /// Time given to resumed or healed processes to finish in-flight work before the check.
 pub const SETTLE_MS: u64 = 1_500;
-/// Bound of a whole scenario, set-up and check included.
+/// Bound of a whole scenario, set-up and check included, on top of its aftermath.
 pub const SCENARIO_TIMEOUT_MS: u64 = 180_000;
 
 /// The scenarios.
@@ -106,6 +106,8 @@ pub struct ScenarioConfig {
     pub timings: FailoverTimings,
     pub log_filter: String,
     pub keep_dir: bool,
+    /// How long the workload keeps running after the script's last step.
+    pub aftermath_ms: u64,
 }
 
 impl ScenarioConfig {
@@ -120,6 +122,7 @@ impl ScenarioConfig {
             timings: FailoverTimings::default(),
             log_filter: "info".to_owned(),
             keep_dir: false,
+            aftermath_ms: AFTERMATH_MS,
         }
     }
 }
@@ -159,9 +162,10 @@ impl ScenarioResult {
     }
 }
 
-/// Plays one scenario on a fresh topology, bounded by [`SCENARIO_TIMEOUT_MS`].
+/// Plays one scenario on a fresh topology, bounded by [`SCENARIO_TIMEOUT_MS`] plus its
+/// aftermath.
 pub async fn run(config: ScenarioConfig) -> Result<ScenarioResult> {
-    let bound = Duration::from_millis(SCENARIO_TIMEOUT_MS);
+    let bound = Duration::from_millis(SCENARIO_TIMEOUT_MS + config.aftermath_ms);
     tokio::time::timeout(bound, play(config))
         .await
         .map_err(|_| Error::Timeout {
@@ -215,7 +219,7 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
         WorkloadConfig {
             seed: config.seed,
             clients_per_region: config.clients_per_region,
-            duration: Duration::from_millis(SCENARIO_TIMEOUT_MS),
+            duration: Duration::from_millis(SCENARIO_TIMEOUT_MS + config.aftermath_ms),
             max_ops: config.max_ops,
             ..WorkloadConfig::default()
         },
@@ -232,7 +236,7 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
     };
     let scripted = script::play(config.name, &mut stage).await;
     let played = stage.played;
-    tokio::time::sleep(Duration::from_millis(AFTERMATH_MS)).await;
+    tokio::time::sleep(Duration::from_millis(config.aftermath_ms)).await;
     let history = workload.stop().await;
     scripted?;
     settle(&mut topology).await?;
