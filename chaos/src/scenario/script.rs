@@ -24,6 +24,8 @@ const DB_DOWN_MS: u64 = 2_000;
 const LEADER_KILL_AFTER_FAULT_MS: u64 = 1_500;
 /// Extra time a lone region is watched past its failure threshold, to see it stay unfenced.
 const LONE_WATCH_EXTRA_MS: u64 = 5_000;
+/// How often the operator's status of a failing region is sampled.
+const STATUS_POLL_MS: u64 = 100;
 /// How long a recovered region runs before the scenario waits for its fail-back.
 const RECOVERED_BEFORE_FAILBACK_MS: u64 = 1_000;
 
@@ -80,17 +82,32 @@ impl Stage<'_> {
     async fn fail_over(&mut self) -> Result<()> {
         self.played.failed_region = Some(FAILED.into());
         self.played.target = Some(TARGET.into());
-        let row = self
-            .fencing
-            .fail_over(self.topology, &self.timings, FAILED, TARGET)
-            .await?;
+        let (row, failing_since) = {
+            let topology: &Topology = self.topology;
+            let fail_over = self
+                .fencing
+                .fail_over(topology, &self.timings, FAILED, TARGET);
+            tokio::pin!(fail_over);
+            // The operator may clear `failingSince` once it has failed over: sample it while
+            // waiting, and keep the first value seen.
+            let mut tick = tokio::time::interval(Duration::from_millis(STATUS_POLL_MS));
+            let mut failing_since = None;
+            loop {
+                tokio::select! {
+                    row = &mut fail_over => break (row?, failing_since),
+                    _ = tick.tick(), if failing_since.is_none() => {
+                        if let Ok(Some(status)) = topology.cluster.region_status(FAILED).await {
+                            failing_since = status.failing_since;
+                        }
+                    }
+                }
+            }
+        };
+        self.played.detected_ms = failing_since.map(|t| self.clock.ms_of(t));
         self.mark(
             "fence",
             format!("{FAILED} fenced at epoch {}, served by {TARGET}", row.epoch),
         );
-        if let Ok(Some(status)) = self.topology.cluster.region_status(FAILED).await {
-            self.played.detected_ms = status.failing_since.map(|t| self.clock.ms_of(t));
-        }
         Ok(())
     }
 
