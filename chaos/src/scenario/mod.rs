@@ -30,6 +30,13 @@ pub const SETTLE_MS: u64 = 1_500;
 /// Bound of a whole scenario, set-up and check included, on top of its aftermath.
 pub const SCENARIO_TIMEOUT_MS: u64 = 180_000;
 
+/// Members enrolled per region by default.
+pub const MEMBERS_PER_REGION: usize = 8;
+/// Concurrent clients per region's members by default.
+pub const CLIENTS_PER_REGION: usize = 3;
+/// Operations started at most, across all clients, by default.
+pub const MAX_OPS: u64 = 200_000;
+
 /// The scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -115,9 +122,9 @@ impl ScenarioConfig {
         ScenarioConfig {
             name,
             seed,
-            members_per_region: 8,
-            clients_per_region: 3,
-            max_ops: 100_000,
+            members_per_region: MEMBERS_PER_REGION,
+            clients_per_region: CLIENTS_PER_REGION,
+            max_ops: MAX_OPS,
             skip_fence_check: false,
             timings: FailoverTimings::default(),
             log_filter: "info".to_owned(),

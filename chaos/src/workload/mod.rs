@@ -39,13 +39,18 @@ pub struct WorkloadConfig {
     pub op_deadline_ms: u64,
 }
 
+/// Default bounds of a workload.
+pub const DEFAULT_CLIENTS_PER_REGION: usize = 3;
+pub const DEFAULT_DURATION_S: u64 = 30;
+pub const DEFAULT_MAX_OPS: u64 = 100_000;
+
 impl Default for WorkloadConfig {
     fn default() -> Self {
         WorkloadConfig {
             seed: 1,
-            clients_per_region: 3,
-            duration: Duration::from_secs(30),
-            max_ops: 100_000,
+            clients_per_region: DEFAULT_CLIENTS_PER_REGION,
+            duration: Duration::from_secs(DEFAULT_DURATION_S),
+            max_ops: DEFAULT_MAX_OPS,
             op_deadline_ms: OP_DEADLINE_MS,
         }
     }
