@@ -24,7 +24,16 @@ pub mod conditions {
     pub const HEALTHY: &str = "Healthy";
     /// The region serves its members (placed, service ready, healthy, not failed over).
     pub const READY: &str = "Ready";
+    /// The region's members are served from another region (True), or why they are not.
+    pub const FAILED_OVER: &str = "FailedOver";
+    /// Whether the region's data stays available when the whole region is lost: only with
+    /// the CockroachDB survival goal `Region`. Failover moves serving, never data.
+    pub const SURVIVES_REGION_LOSS: &str = "SurvivesRegionLoss";
 }
+
+/// Set to `"true"` on a LoyaltyRegion to fence it by hand (served by the best region of its
+/// group, or by nobody when there is none); remove it to lift the fence.
+pub const FENCE_ANNOTATION: &str = "loyalty.travel.example/fence";
 
 /// Declares a region of the loyalty platform: where it runs, which members it serves, how its
 /// data is placed and how it fails over.
@@ -254,12 +263,18 @@ pub enum RegionPhase {
     Placing,
     /// Serving its own members.
     Active,
-    /// Members are being moved to another region of the group.
+    /// Down past the failure threshold, but a sanity rule holds the failover back (every
+    /// region looks down, or another region of the group is already failed over).
     FailingOver,
-    /// Members are served from `servingRegion`.
+    /// Fenced; members are served from `servingRegion`.
     FailedOver,
-    /// Members are being moved back after the stabilization window.
+    /// Failed over and healthy again, inside the stabilization window before fail-back.
     FailingBack,
+    /// Down with no eligible region in its residency group: its members are not served until
+    /// it returns (they never move to another group).
+    FailedClosed,
+    /// Fenced by hand with no region of its group to serve its members.
+    Fenced,
     /// The operator cannot reconcile the region; see the conditions.
     Error,
 }

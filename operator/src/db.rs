@@ -16,11 +16,15 @@ use serde_json::Value;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls, Transaction};
 
+use loyalty_schema::ConfigSet;
+
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
+mod failover;
 mod region;
-pub use region::{FenceRegion, RecordPlacement, RegionState, UpsertRegion};
+pub use failover::{FenceRow, MoveRegion, ReadFences, record_transition};
+pub use region::{FenceRegion, RecordPlacement, RegionRow, UpsertRegion};
 
 /// Connections the operator holds at most: controllers run a few reconciles at a time.
 pub const POOL_SIZE: usize = 4;
@@ -31,16 +35,6 @@ const RETRY_BASE_MS: u64 = 10;
 /// No retry waits longer than this.
 const RETRY_MAX_MS: u64 = 1_000;
 const _: () = assert!(RETRY_BASE_MS < RETRY_MAX_MS && MAX_TX_ATTEMPTS >= 2);
-
-/// Names of the configuration sets in `config_versions`.
-pub mod config_sets {
-    /// Bumped whenever a campaign row changes.
-    pub const CAMPAIGNS: &str = "campaigns";
-    /// Bumped whenever a partner row changes.
-    pub const PARTNERS: &str = "partners";
-    /// Bumped whenever a region or country home row changes.
-    pub const REGIONS: &str = "regions";
-}
 
 /// One unit of work, run inside a serializable transaction and re-run as a whole on conflict.
 pub trait Work: Sync {
@@ -155,13 +149,13 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Bumps a configuration set's version in the caller's transaction and returns the new one.
-pub async fn bump_config_version(tx: &Transaction<'_>, set: &str) -> Result<i64> {
+pub async fn bump_config_version(tx: &Transaction<'_>, set: ConfigSet) -> Result<i64> {
     let row = tx
         .query_one(
             "INSERT INTO config_versions (name, version, updated_at) VALUES ($1, 1, now()) \
              ON CONFLICT (name) DO UPDATE SET version = config_versions.version + 1, updated_at = now() \
              RETURNING version",
-            &[&set],
+            &[&set.as_str()],
         )
         .await?;
     Ok(row.get(0))
@@ -193,7 +187,7 @@ impl Work for PublishCampaign {
                 return Ok(row.get(3));
             }
         }
-        let version = bump_config_version(tx, config_sets::CAMPAIGNS).await?;
+        let version = bump_config_version(tx, ConfigSet::Campaigns).await?;
         tx.execute(
             "INSERT INTO campaigns (namespace, name, spec, generation, active, version, updated_at) \
              VALUES ($1, $2, $3, $4, true, $5, now()) \
@@ -226,7 +220,7 @@ impl Work for WithdrawCampaign {
         if active.is_none() {
             return Ok(None);
         }
-        let version = bump_config_version(tx, config_sets::CAMPAIGNS).await?;
+        let version = bump_config_version(tx, ConfigSet::Campaigns).await?;
         tx.execute(
             "UPDATE campaigns SET active = false, version = $3, updated_at = now() \
              WHERE namespace = $1 AND name = $2",
@@ -328,7 +322,7 @@ impl Work for PublishPartner {
             ],
         )
         .await?;
-        bump_config_version(tx, config_sets::PARTNERS).await?;
+        bump_config_version(tx, ConfigSet::Partners).await?;
         Ok(PartnerPublished::Written)
     }
 }
@@ -349,7 +343,7 @@ impl Work for DeletePartner {
             )
             .await?;
         if deleted > 0 {
-            bump_config_version(tx, config_sets::PARTNERS).await?;
+            bump_config_version(tx, ConfigSet::Partners).await?;
         }
         Ok(deleted > 0)
     }

@@ -52,6 +52,11 @@ pub enum Error {
     /// JSON (de)serialization of a spec failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+
+    /// A row holds a text the operator does not know (a region state, say): a schema or
+    /// version mismatch, never silently defaulted.
+    #[error("stored value: {0}")]
+    StoredName(#[from] loyalty_schema::UnknownName),
 }
 
 impl Error {
@@ -63,6 +68,7 @@ impl Error {
             Error::Db(_) => "db",
             Error::Pool(_) => "db_pool",
             Error::DatabaseUrl(_) => "database_url",
+            Error::StoredName(_) => "stored_name",
             Error::RetriesExhausted { .. } => "db_retries_exhausted",
             Error::CredentialsUnresolved(_) => "credentials_unresolved",
             Error::Placement(_) => "placement",

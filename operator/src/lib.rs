@@ -7,7 +7,9 @@
 //!   bounded retry loop;
 //! - [`placement`]: the [`placement::PlacementBackend`] trait and its CockroachDB and
 //!   PostgreSQL implementations;
-//! - [`leader`]: Lease-based leader election: only the leader runs controllers;
+//! - [`failover`]: probes every region and fences a failed one towards a healthy region of its
+//!   group, fails it back after recovery, and applies manual fences and switchovers;
+//! - [`leader`]: Lease-based leader election: only the leader runs controllers and failover;
 //! - [`metrics`], [`http`], [`telemetry`], [`error`].
 //!
 //! [`run`] wires them together; `main.rs` only parses flags and signals.
@@ -15,6 +17,7 @@
 pub mod controller;
 pub mod db;
 pub mod error;
+pub mod failover;
 pub mod http;
 pub mod leader;
 pub mod metrics;

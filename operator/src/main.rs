@@ -54,6 +54,10 @@ struct Cli {
     /// The region this operator instance runs in (informational until failover lands).
     #[arg(long, env = "LOYALTY_REGION")]
     region: Option<String>,
+    /// The longest a region's /readyz probe may take, in milliseconds (capped by the region's
+    /// probe interval).
+    #[arg(long, env = "PROBE_TIMEOUT_MS", default_value_t = 800, value_parser = clap::value_parser!(u64).range(50..=30_000))]
+    probe_timeout_ms: u64,
     /// `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
     log_format: LogFormat,
@@ -92,6 +96,7 @@ async fn main() -> ExitCode {
             service_namespace: cli.service_namespace,
             service_database_secret: cli.service_database_secret,
             instance: Some(identity),
+            probe_timeout: std::time::Duration::from_millis(cli.probe_timeout_ms),
         },
     };
     let (stop, shutdown) = shutdown_pair();

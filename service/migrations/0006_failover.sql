@@ -21,3 +21,8 @@ CREATE TABLE IF NOT EXISTS region_transitions (
     at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT region_transitions_pkey PRIMARY KEY (region, epoch)
 );
+
+-- Regions that exist before this migration get the transition row of their current epoch.
+INSERT INTO region_transitions (region, epoch, state, served_by, reason)
+    SELECT name, epoch, state, served_by, 'Backfilled' FROM regions
+    ON CONFLICT (region, epoch) DO NOTHING;

@@ -29,6 +29,21 @@ pub struct Config {
     pub leaderboard: LeaderboardConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
+    /// Test-only switches of the `chaos-hooks` build. Without that feature the field does
+    /// not exist, so any `chaos.*` key is refused like every other unknown key.
+    #[cfg(feature = "chaos-hooks")]
+    pub chaos: ChaosConfig,
+}
+
+/// Ways to break the service on purpose, so the chaos suite can show that its checker fails
+/// when an invariant is broken.
+#[cfg(feature = "chaos-hooks")]
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosConfig {
+    /// Writes still read the region row and record its epoch, but no longer refuse when this
+    /// instance's region is fenced (the residency-group check stays).
+    pub skip_fence_check: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -128,6 +143,8 @@ impl Default for Config {
                 max_neighbours: 10,
             },
             log_format: LogFormat::Pretty,
+            #[cfg(feature = "chaos-hooks")]
+            chaos: ChaosConfig::default(),
         }
     }
 }
@@ -146,7 +163,8 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("LOYALTY_").split("__"))
+            // LOYALTY_CONFIG names the file (the CLI reads it); it is not a key of its own.
+            .merge(Env::prefixed("LOYALTY_").ignore(&["config"]).split("__"))
             .extract()
             .map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
@@ -223,28 +241,46 @@ mod tests {
 
     #[test]
     fn a_config_file_overrides_defaults() {
-        let dir = std::env::temp_dir().join(format!("loyalty-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("config.toml");
-        std::fs::write(
-            &file,
+        let config = load_toml(
+            "overrides",
             "region = \"us-east-1\"\n[database]\npool_size = 12\n",
         )
         .unwrap();
-        let config = Config::load(Some(&file)).unwrap();
         assert_eq!(config.region, "us-east-1");
         assert_eq!(config.database.pool_size, 12);
         assert_eq!(config.ledger.lot_expiry_days, 365);
+    }
+
+    /// Writes `contents` as a config file in a directory of its own and loads it.
+    fn load_toml(name: &str, contents: &str) -> Result<Config, ConfigError> {
+        let dir =
+            std::env::temp_dir().join(format!("loyalty-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, contents).unwrap();
+        let config = Config::load(Some(&file));
         std::fs::remove_dir_all(dir).unwrap();
+        config
+    }
+
+    #[cfg(not(feature = "chaos-hooks"))]
+    #[test]
+    fn the_chaos_key_is_refused_as_unknown_without_the_chaos_hooks_feature() {
+        let refused = load_toml("chaos-off", "[chaos]\nskip_fence_check = true\n");
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("chaos"), "{message}");
+    }
+
+    #[cfg(feature = "chaos-hooks")]
+    #[test]
+    fn the_chaos_hooks_feature_reads_skip_fence_check_and_defaults_it_off() {
+        assert!(!Config::default().chaos.skip_fence_check);
+        let config = load_toml("chaos-on", "[chaos]\nskip_fence_check = true\n").unwrap();
+        assert!(config.chaos.skip_fence_check);
     }
 
     #[test]
     fn out_of_range_settings_are_refused() {
-        let dir = std::env::temp_dir().join(format!("loyalty-config-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("config.toml");
-        std::fs::write(&file, "[database]\npool_size = 0\n").unwrap();
-        assert!(Config::load(Some(&file)).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
+        assert!(load_toml("out-of-range", "[database]\npool_size = 0\n").is_err());
     }
 }

@@ -38,6 +38,7 @@ impl Application {
         let metrics = Metrics::new();
         let pool_wait = Duration::from_millis(config.database.pool_wait_ms);
         let db = Db::connect(database_url, config.database.pool_size, pool_wait, metrics)?;
+        let db = chaos_hooks(db, &config);
         {
             let client = db.conn().await?;
             migrate::run(&client).await?;
@@ -72,6 +73,27 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// The `chaos-hooks` build's switches, applied loudly: an instance that writes through its
+/// region's fence must never be mistaken for a healthy one.
+#[cfg(feature = "chaos-hooks")]
+fn chaos_hooks(db: Db, config: &Config) -> Db {
+    if !config.chaos.skip_fence_check {
+        return db;
+    }
+    tracing::warn!(
+        region = %config.region,
+        "CHAOS HOOK ON: chaos.skip_fence_check is set, so this instance COMMITS WRITES EVEN WHEN \
+         ITS REGION IS FENCED. This is a test-only build; never run it in production."
+    );
+    db.skipping_fence_check()
+}
+
+/// Without the `chaos-hooks` feature there is nothing to switch: the fence is always checked.
+#[cfg(not(feature = "chaos-hooks"))]
+fn chaos_hooks(db: Db, _config: &Config) -> Db {
+    db
 }
 
 /// The router with every middleware layer.

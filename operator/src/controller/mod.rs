@@ -53,6 +53,8 @@ pub struct Settings {
     pub service_database_secret: String,
     /// This instance's name in Events (the pod name).
     pub instance: Option<String>,
+    /// The longest a region's `/readyz` probe may take (capped by its probe interval).
+    pub probe_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             service_namespace: "loyalty-system".into(),
             service_database_secret: "loyalty-service-database".into(),
             instance: None,
+            probe_timeout: crate::failover::DEFAULT_PROBE_TIMEOUT,
         }
     }
 }
@@ -78,6 +81,9 @@ pub struct Context {
     pub campaigns: Store<Campaign>,
     /// Every LoyaltyRegion, for the database plan and country ownership.
     pub regions: Store<LoyaltyRegion>,
+    /// One lock per LoyaltyRegion, held while its status is read and written (see
+    /// [`Context::status_lock`]).
+    status_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Context {
@@ -106,7 +112,22 @@ impl Context {
             settings,
             campaigns,
             regions,
+            status_locks: Mutex::default(),
         }
+    }
+
+    /// Serialises the two writers of a LoyaltyRegion's status (the region controller and
+    /// failover) in this process: each reads the object afresh and writes its whole status
+    /// while holding the lock, so neither writes back a field the other just changed.
+    pub async fn status_lock(&self, region: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .status_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(region.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     /// Publishes an Event about `obj`. Events are best effort: a failure is logged, never
@@ -295,8 +316,9 @@ pub async fn run(deps: Dependencies, shutdown: ShutdownSignal) {
         ),
         drain(
             "partner",
-            partner_ctrl.run(partner::reconcile, partner::error_policy, ctx)
+            partner_ctrl.run(partner::reconcile, partner::error_policy, ctx.clone())
         ),
+        crate::failover::run(ctx, shutdown),
     );
     tracing::info!("controllers stopped");
 }

@@ -23,11 +23,13 @@ use kube::{Resource, ResourceExt};
 use loyalty_crds::common::{Condition, ConditionStatus, RegionName, set_condition};
 use loyalty_crds::describe_issues;
 use loyalty_crds::region::{
-    LoyaltyRegion, LoyaltyRegionSpec, LoyaltyRegionStatus, PlacementStatus, RegionPhase, conditions,
+    LoyaltyRegion, LoyaltyRegionSpec, LoyaltyRegionStatus, PlacementStatus, RegionPhase,
+    SurvivalGoal, conditions,
 };
+use loyalty_schema::RegionState;
 
 use super::{Context, apply_status, back_off, object_key, transition};
-use crate::db::{FenceRegion, RegionState, UpsertRegion};
+use crate::db::{FenceRegion, RegionRow, UpsertRegion};
 use crate::placement;
 use crate::{Error, Result};
 
@@ -51,6 +53,9 @@ pub async fn reconcile(obj: Arc<LoyaltyRegion>, ctx: Arc<Context>) -> Result<Act
                 // Other regions' changes trigger this reconcile too, sometimes before the
                 // cache holds the status this controller just wrote; reading the region
                 // afresh keeps conditions (and their Events) from flapping back.
+                // The status lock keeps failover from moving this region's status between
+                // this read and the status write below.
+                let _one_writer = ctx.status_lock(&r.name_any()).await;
                 let fresh = api.get(&r.name_any()).await?;
                 apply(&fresh, &api, &ctx).await
             }
@@ -134,7 +139,7 @@ struct Outcome {
     /// Whether placement is applied, with the Placed condition's reason and message.
     placed: Option<(bool, &'static str, String)>,
     service: Option<workloads::Readiness>,
-    db: Option<RegionState>,
+    db: Option<RegionRow>,
     placement: Option<PlacementStatus>,
     /// An error to hand to the error policy after status is written.
     error: Option<Error>,
@@ -334,15 +339,17 @@ async fn write_status(
                 &mut status,
                 cond(conditions::READY, ready, reason, message, generation, now),
             );
+            set(
+                &mut status,
+                survives_region_loss(r, out.placement.as_ref(), generation, now),
+            );
             if let Some(db) = &out.db {
                 status.epoch = db.epoch;
                 status.serving_region = db.served_by.parse::<RegionName>().ok();
-                status.phase = Some(if !placed {
-                    RegionPhase::Placing
-                } else if db.served_by != r.spec.region.as_str() {
-                    RegionPhase::FailedOver
+                status.phase = Some(if *placed {
+                    settled_phase(db, r.spec.region.as_str(), old.phase)
                 } else {
-                    RegionPhase::Active
+                    RegionPhase::Placing
                 });
             }
             ready
@@ -368,6 +375,57 @@ async fn write_status(
         ctx.event(r, type_, &reason, note).await;
     }
     Ok(ready)
+}
+
+/// The phase the fence row implies. Failover owns the phases the row alone cannot tell
+/// (failing over, failed closed, failing back) and they are kept while the row agrees.
+fn settled_phase(row: &RegionRow, region: &str, old: Option<RegionPhase>) -> RegionPhase {
+    match (row.state, row.served_by == region, old) {
+        (RegionState::Fenced, true, _) => RegionPhase::Fenced,
+        (RegionState::Fenced, false, Some(RegionPhase::FailingBack)) => RegionPhase::FailingBack,
+        (RegionState::Fenced, false, _) => RegionPhase::FailedOver,
+        (
+            RegionState::Active,
+            _,
+            Some(p @ (RegionPhase::FailingOver | RegionPhase::FailedClosed)),
+        ) => p,
+        (RegionState::Active, _, _) => RegionPhase::Active,
+    }
+}
+
+/// Whether the region's rows stay available when the whole region is lost: only with survival
+/// goal `Region` applied. Failover moves who serves the members, never their data.
+fn survives_region_loss(
+    r: &LoyaltyRegion,
+    placement: Option<&PlacementStatus>,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> Condition {
+    let applied = placement.and_then(|p| p.applied.as_ref());
+    let (ok, reason, message) = match applied.map(|a| a.survival_goal) {
+        Some(SurvivalGoal::Region) => (
+            true,
+            "SurvivalGoalRegion",
+            "replicas span the residency group's regions: losing this region loses no committed write and its members can be served from another region of the group".to_owned(),
+        ),
+        Some(SurvivalGoal::Zone) => (
+            false,
+            "SurvivalGoalZone",
+            format!(
+                "replicas stay in {}: if the region's database nodes are lost, its members' rows are unavailable until they return, whichever region serves them",
+                r.spec.database.locality
+            ),
+        ),
+        None => (false, "NotPlaced", "placement not applied yet".to_owned()),
+    };
+    cond(
+        conditions::SURVIVES_REGION_LOSS,
+        ok,
+        reason,
+        message,
+        generation,
+        now,
+    )
 }
 
 async fn cleanup(r: &LoyaltyRegion, ctx: &Context) -> Result<Action> {

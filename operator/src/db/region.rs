@@ -4,13 +4,16 @@
 use serde_json::Value;
 use tokio_postgres::Transaction;
 
-use super::{Work, bump_config_version, config_sets};
+use loyalty_schema::{ConfigSet, RegionState};
+
+use super::failover::record_transition;
+use super::{Work, bump_config_version};
 use crate::Result;
 
 /// The fencing fields of a region's row, as the service reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegionState {
-    pub state: String,
+pub struct RegionRow {
+    pub state: RegionState,
     pub epoch: i64,
     pub served_by: String,
     /// Countries whose home moved to this region from another one in this write.
@@ -28,8 +31,8 @@ pub struct UpsertRegion {
 }
 
 impl Work for UpsertRegion {
-    type Output = RegionState;
-    async fn run(&self, tx: &Transaction<'_>) -> Result<RegionState> {
+    type Output = RegionRow;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<RegionRow> {
         let mut changed = false;
         let existing = tx
             .query_opt(
@@ -40,27 +43,36 @@ impl Work for UpsertRegion {
         let row = match existing {
             None => {
                 changed = true;
-                tx.query_one(
+                let row = tx.query_one(
                     "INSERT INTO regions (name, residency_group, state, epoch, endpoint, served_by, updated_at) \
                      VALUES ($1, $2, 'active', 1, $3, $1, now()) RETURNING state, epoch, served_by",
                     &[&self.name, &self.residency_group, &self.endpoint],
                 )
-                .await?
+                .await?;
+                let (name, active) = (self.name.as_str(), RegionState::Active);
+                record_transition(tx, name, 1, active, name, "Created").await?;
+                row
             }
             Some(row) => {
                 let (group, endpoint, state, served_by): (String, String, String, String) =
                     (row.get(0), row.get(1), row.get(2), row.get(4));
-                let revive = state == "fenced" && served_by == self.name;
+                let revive = state == RegionState::Fenced.as_str() && served_by == self.name;
                 if group != self.residency_group || endpoint != self.endpoint || revive {
                     changed = true;
-                    tx.query_one(
-                        "UPDATE regions SET residency_group = $2, endpoint = $3, \
+                    let row = tx
+                        .query_one(
+                            "UPDATE regions SET residency_group = $2, endpoint = $3, \
                          state = CASE WHEN $4 THEN 'active' ELSE state END, \
                          epoch = CASE WHEN $4 THEN epoch + 1 ELSE epoch END, updated_at = now() \
                          WHERE name = $1 RETURNING state, epoch, served_by",
-                        &[&self.name, &self.residency_group, &self.endpoint, &revive],
-                    )
-                    .await?
+                            &[&self.name, &self.residency_group, &self.endpoint, &revive],
+                        )
+                        .await?;
+                    if revive {
+                        let (name, active) = (self.name.as_str(), RegionState::Active);
+                        record_transition(tx, name, row.get(1), active, name, "Revived").await?;
+                    }
+                    row
                 } else {
                     tx.query_one(
                         "SELECT state, epoch, served_by FROM regions WHERE name = $1",
@@ -110,10 +122,11 @@ impl Work for UpsertRegion {
             .await?;
         }
         if changed {
-            bump_config_version(tx, config_sets::REGIONS).await?;
+            bump_config_version(tx, ConfigSet::Regions).await?;
         }
-        Ok(RegionState {
-            state: row.get(0),
+        let state: String = row.get(0);
+        Ok(RegionRow {
+            state: state.parse()?,
             epoch: row.get(1),
             served_by: row.get(2),
             rehomed,
@@ -140,14 +153,19 @@ impl Work for FenceRegion {
         )
         .await?;
         let fenced = tx
-            .execute(
+            .query_opt(
                 "UPDATE regions SET state = 'fenced', epoch = epoch + 1, updated_at = now() \
-                 WHERE name = $1 AND state = 'active'",
+                 WHERE name = $1 AND state = 'active' RETURNING epoch, served_by",
                 &[&self.name],
             )
             .await?;
-        if homes + fenced > 0 {
-            bump_config_version(tx, config_sets::REGIONS).await?;
+        if let Some(row) = &fenced {
+            let (epoch, served_by): (i64, String) = (row.get(0), row.get(1));
+            let fenced = RegionState::Fenced;
+            record_transition(tx, &self.name, epoch, fenced, &served_by, "Deleted").await?;
+        }
+        if homes > 0 || fenced.is_some() {
+            bump_config_version(tx, ConfigSet::Regions).await?;
         }
         Ok(())
     }

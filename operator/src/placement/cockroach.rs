@@ -16,7 +16,7 @@ use loyalty_crds::region::{DatabasePlacement, LoyaltyRegionSpec, SurvivalGoal};
 use tokio::sync::Mutex;
 use tokio_postgres::SimpleQueryMessage;
 
-use super::{Applied, DatabasePlan, GLOBAL_TABLES, MEMBER_TABLES, PlacementBackend};
+use super::{Applied, DatabasePlan, Locality, PlacementBackend, TABLES};
 use crate::db::Db;
 use crate::{Error, Result};
 
@@ -185,34 +185,44 @@ pub fn ddl(database: &str, plan: &DatabasePlan, observed: &Observed) -> Vec<Stri
             goal.to_uppercase()
         ));
     }
-    for table in GLOBAL_TABLES {
-        let current = observed.tables.get(*table).and_then(|s| table_locality(s));
-        if current.as_deref() != Some("GLOBAL") {
-            out.push(format!("ALTER TABLE {} SET LOCALITY GLOBAL", quote(table)));
-        }
-    }
-    let rbr = format!("REGIONAL BY ROW AS {REGION_COLUMN}");
-    for table in MEMBER_TABLES {
+    for table in TABLES {
         let create = observed
             .tables
-            .get(*table)
+            .get(table.name)
             .map(String::as_str)
             .unwrap_or("");
-        if region_column_line(create).is_none() {
-            out.push(format!(
-                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} crdb_internal_region NOT VISIBLE NOT NULL AS ({}) STORED",
-                quote(table),
-                quote(REGION_COLUMN),
-                region_column_expression(plan)
-            ));
-        }
-        if table_locality(create).as_deref() != Some(rbr.as_str()) {
-            out.push(format!(
-                "ALTER TABLE {} SET LOCALITY REGIONAL BY ROW AS {}",
-                quote(table),
-                quote(REGION_COLUMN)
-            ));
-        }
+        out.extend(table_ddl(plan, table.name, table.locality, create));
+    }
+    out
+}
+
+/// The locality clause `SHOW CREATE TABLE` prints for a table placed with `locality`.
+pub fn locality_clause(locality: Locality) -> String {
+    match locality {
+        Locality::Homed => format!("REGIONAL BY ROW AS {REGION_COLUMN}"),
+        Locality::Global => "GLOBAL".to_owned(),
+        Locality::PrimaryRegion => "REGIONAL BY TABLE IN PRIMARY REGION".to_owned(),
+    }
+}
+
+/// The statements that give one table its catalogue locality; empty when it has it.
+fn table_ddl(plan: &DatabasePlan, name: &str, locality: Locality, create: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if locality == Locality::Homed && region_column_line(create).is_none() {
+        out.push(format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} crdb_internal_region NOT VISIBLE NOT NULL AS ({}) STORED",
+            quote(name),
+            quote(REGION_COLUMN),
+            region_column_expression(plan)
+        ));
+    }
+    let wanted = locality_clause(locality);
+    if table_locality(create).as_deref() != Some(wanted.as_str()) {
+        let target = match locality {
+            Locality::Homed => format!("REGIONAL BY ROW AS {}", quote(REGION_COLUMN)),
+            _ => wanted,
+        };
+        out.push(format!("ALTER TABLE {} SET LOCALITY {target}", quote(name)));
     }
     out
 }
@@ -225,8 +235,8 @@ pub fn verify(plan: &DatabasePlan, observed: &Observed) -> Vec<String> {
             problems.push(format!("still needed: {statement}"));
         }
     }
-    for table in MEMBER_TABLES {
-        if let Some(create) = observed.tables.get(*table) {
+    for table in super::catalogue_names(Locality::Homed) {
+        if let Some(create) = observed.tables.get(table) {
             let missing = missing_home_regions(create, plan);
             if !missing.is_empty() {
                 problems.push(format!(
@@ -264,10 +274,10 @@ impl CockroachBackend {
         let survival_goal =
             parse_survival_goal(&show(db, &format!("SHOW SURVIVAL GOAL FROM DATABASE {d}")).await?);
         let mut tables = BTreeMap::new();
-        for table in GLOBAL_TABLES.iter().chain(MEMBER_TABLES) {
-            let rows = show(db, &format!("SHOW CREATE TABLE {}", quote(table))).await?;
+        for table in TABLES {
+            let rows = show(db, &format!("SHOW CREATE TABLE {}", quote(table.name))).await?;
             if let Some(create) = rows.first().and_then(|r| r.get("create_statement")) {
-                tables.insert((*table).to_owned(), create.clone());
+                tables.insert(table.name.to_owned(), create.clone());
             }
         }
         Ok(Observed {

@@ -18,28 +18,7 @@ use loyalty_crds::region::{DatabasePlacement, LoyaltyRegionSpec, SurvivalGoal};
 use crate::Result;
 use crate::db::Db;
 
-/// Member-owned tables: REGIONAL BY ROW, homed by the member's `home_region`.
-pub const MEMBER_TABLES: &[&str] = &[
-    "members",
-    "balances",
-    "ledger_entries",
-    "lots",
-    "holds",
-    "earns",
-    "idempotency_keys",
-];
-
-/// PII-free configuration tables: GLOBAL (fast reads everywhere, slower writes).
-pub const GLOBAL_TABLES: &[&str] = &[
-    "regions",
-    "country_homes",
-    "currencies",
-    "earn_rates",
-    "campaigns",
-    "config_versions",
-    "partners",
-    "region_placements",
-];
+pub use loyalty_schema::catalogue::{Locality, TABLES, names as catalogue_names};
 
 /// A region survival goal needs at least this many regions, in the database and in each
 /// super region.

@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 
 use loyalty_crds::region::{LoyaltyRegion, LoyaltyRegionSpec, SurvivalGoal};
-use loyalty_operator::placement::cockroach::{Observed, REGION_COLUMN, ddl, verify};
-use loyalty_operator::placement::{DatabasePlan, GLOBAL_TABLES, MEMBER_TABLES, Refusal, plan};
+use loyalty_operator::placement::cockroach::{
+    Observed, REGION_COLUMN, ddl, locality_clause, verify,
+};
+use loyalty_operator::placement::{DatabasePlan, Locality, Refusal, TABLES, plan};
 
 use crate::helpers::{repo_root, yaml};
 
@@ -44,23 +46,25 @@ fn check_golden(name: &str, statements: &[String]) {
 
 /// What CockroachDB would report after applying `plan` (as `SHOW CREATE TABLE` prints it).
 fn converged(plan: &DatabasePlan) -> Observed {
-    let mut tables = BTreeMap::new();
-    for t in GLOBAL_TABLES {
-        tables.insert(
-            (*t).to_owned(),
-            format!("CREATE TABLE public.{t} (\n\tname STRING NOT NULL\n) LOCALITY GLOBAL"),
-        );
-    }
     let cases: String = plan
         .home_regions
         .iter()
         .map(|(h, l)| format!(" WHEN '{h}':::STRING THEN '{l}':::public.crdb_internal_region"))
         .collect();
-    for t in MEMBER_TABLES {
+    let mut tables = BTreeMap::new();
+    for t in TABLES {
+        let columns = match t.locality {
+            Locality::Homed => format!(
+                "\thome_region STRING NOT NULL,\n\t{REGION_COLUMN} public.crdb_internal_region NOT VISIBLE NOT NULL AS (CASE home_region{cases} END) STORED"
+            ),
+            _ => "\tname STRING NOT NULL".to_owned(),
+        };
         tables.insert(
-            (*t).to_owned(),
+            t.name.to_owned(),
             format!(
-                "CREATE TABLE public.{t} (\n\thome_region STRING NOT NULL,\n\t{REGION_COLUMN} public.crdb_internal_region NOT VISIBLE NOT NULL AS (CASE home_region{cases} END) STORED\n) LOCALITY REGIONAL BY ROW AS {REGION_COLUMN}"
+                "CREATE TABLE public.{} (\n{columns}\n) LOCALITY {}",
+                t.name,
+                locality_clause(t.locality)
             ),
         );
     }

@@ -1,9 +1,13 @@
 //! The operator's one integration test binary: request contracts against a mocked API
 //! server, the real controllers against the Kubernetes stand-in and PostgreSQL, leader
-//! election, and golden CockroachDB DDL.
+//! election, region failover, the schema catalogue against a migrated database, and golden
+//! CockroachDB DDL.
 
 mod campaign;
+mod catalogue;
 mod contract;
+mod failover;
+mod gate;
 mod golden;
 mod helpers;
 mod leader;

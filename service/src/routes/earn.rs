@@ -210,11 +210,12 @@ async fn quote(
             (parse_tier(&m.tier), m.residency_group, m.home_region)
         }
         None => {
-            let (_, group) = app
+            let group = app
                 .db
                 .region_info(app.region())
                 .await?
-                .ok_or_else(|| ApiError::region_unknown(app.region()))?;
+                .ok_or_else(|| ApiError::region_unknown(app.region()))?
+                .residency_group;
             (Tier::Basic, group, app.region().to_owned())
         }
     };

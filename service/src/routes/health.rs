@@ -22,21 +22,32 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Also reports the campaign set version this instance evaluates, so a marketer (or a
-/// test) can see when a campaign change is live here.
+/// test) can see when a campaign change is live here, and the region's epoch and serving
+/// region. A fenced region answers 503 with the stable reason `region_not_active`: the
+/// operator's prober reads that as "alive and reaching the database, but fenced", which is
+/// healthy for fail-back, unlike every other 503.
 async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let campaigns_version = app.programme.snapshot().campaigns_version;
     match app.db.region_info(app.region()).await {
-        Ok(Some((state, _))) if state == "active" => (
+        Ok(Some(r)) if r.state == "active" => (
             StatusCode::OK,
-            Json(
-                json!({ "status": "ready", "region_state": state, "campaigns_version": campaigns_version }),
-            ),
+            Json(json!({
+                "status": "ready",
+                "region_state": r.state,
+                "epoch": r.epoch,
+                "served_by": r.served_by,
+                "campaigns_version": campaigns_version,
+            })),
         ),
-        Ok(Some((state, _))) => (
+        Ok(Some(r)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({ "status": "not_ready", "reason": "region_not_active", "region_state": state }),
-            ),
+            Json(json!({
+                "status": "not_ready",
+                "reason": "region_not_active",
+                "region_state": r.state,
+                "epoch": r.epoch,
+                "served_by": r.served_by,
+            })),
         ),
         Ok(None) => (
             StatusCode::SERVICE_UNAVAILABLE,

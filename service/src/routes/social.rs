@@ -81,11 +81,12 @@ async fn top(
     ApiQuery(params): ApiQuery<TopParams>,
 ) -> Result<Json<Value>, ApiError> {
     let n = bounded(params.top, 10, app.config.leaderboard.max_top, "top")?;
-    let (_, group) = app
+    let group = app
         .db
         .region_info(app.region())
         .await?
-        .ok_or_else(|| ApiError::region_unknown(app.region()))?;
+        .ok_or_else(|| ApiError::region_unknown(app.region()))?
+        .residency_group;
     let standings = app
         .db
         .leaderboard_top(&group, n, app.config.leaderboard.name_key.expose())

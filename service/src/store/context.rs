@@ -30,6 +30,10 @@ pub struct MemberCtx {
     pub tier: String,
     /// The region this instance runs in (written on every ledger entry).
     pub region: String,
+    /// The epoch of this region's row as this transaction read it (written on every ledger
+    /// entry as `written_epoch`, so the chaos checker and the audit can tell which side of a
+    /// fence each entry was ordered on).
+    pub epoch: i64,
     pub balance: Balance,
 }
 
@@ -37,20 +41,34 @@ pub struct MemberCtx {
 pub(super) struct RegionRow {
     pub state: String,
     pub residency_group: String,
+    /// False only in a `chaos-hooks` build told to skip the fence check; reads always
+    /// enforce it.
+    pub enforce_fence: bool,
 }
 
-pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<RegionRow> {
+impl RegionRow {
+    /// Whether a transaction that read this row may commit anything: the region is active
+    /// (or, in a chaos test build, the fence check is off).
+    pub fn may_commit(&self) -> bool {
+        self.state == "active" || !self.enforce_fence
+    }
+}
+
+/// This region's row, and the epoch this transaction read it at.
+pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<(RegionRow, i64)> {
     let row = tx
         .query_opt(
-            "SELECT state, residency_group FROM regions WHERE name = $1",
+            "SELECT state, residency_group, epoch FROM regions WHERE name = $1",
             &[&region],
         )
         .await?
         .ok_or_else(|| ApiError::region_unknown(region))?;
-    Ok(RegionRow {
+    let me = RegionRow {
         state: row.get(0),
         residency_group: row.get(1),
-    })
+        enforce_fence: tx.enforces_fence(),
+    };
+    Ok((me, row.get(2)))
 }
 
 /// Refuses with 421 (and the endpoint that does serve the member) when this instance may not
@@ -61,7 +79,7 @@ pub(super) fn check_serves(
     serving: &str,
     endpoint: &str,
 ) -> Result<()> {
-    if me.state == "active" && me.residency_group == member_group {
+    if me.may_commit() && me.residency_group == member_group {
         return Ok(());
     }
     Err(ApiError::new(
@@ -94,7 +112,7 @@ pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<Me
             &[&member_id],
         ).await
     });
-    let (me, row) = settle_pair(me, row)?;
+    let ((me, epoch), row) = settle_pair(me, row)?;
     let row = row.ok_or_else(ApiError::member_not_found)?;
     let group: String = row.get(1);
     let serving: String = row.get(3);
@@ -106,6 +124,7 @@ pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<Me
         residency_group: group,
         tier: row.get(2),
         region: region.to_owned(),
+        epoch,
         balance: Balance {
             available: row.get(5),
             pending: row.get(6),

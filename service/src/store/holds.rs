@@ -351,7 +351,8 @@ impl Db {
         .await
     }
 
-    /// Expires up to `batch` active holds whose time has passed, each in its own member
+    /// Expires up to `batch` active holds whose time has passed, of members homed in the
+    /// regions this region serves (see [`super::sweeps`]), each in its own member
     /// transaction. Safe to run from several replicas at once: a hold another runner already
     /// ended is skipped (its state is no longer active), and SERIALIZABLE orders the rest.
     /// Returns how many holds this call expired.
@@ -360,10 +361,14 @@ impl Db {
             let client = self.conn().await?;
             let stmt = client
                 .prepare_cached(
-                    "SELECT id, member_id FROM holds WHERE state = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+                    "SELECT id, member_id FROM holds WHERE state = 'active' AND expires_at <= $1 \
+                     AND home_region IN (SELECT name FROM regions WHERE served_by = $3) \
+                     ORDER BY expires_at LIMIT $2",
                 )
                 .await?;
-            client.query(&stmt, &[&now_micros(), &batch]).await?
+            client
+                .query(&stmt, &[&now_micros(), &batch, &region])
+                .await?
         };
         let mut expired = 0;
         for row in candidates {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::ledger::canonical_json;
 use super::tx::Tx;
 use super::{Db, now_micros};
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Error, Result};
 
 /// How many times an ambiguous commit is resolved and the work re-run before giving up.
 const MAX_AMBIGUITY_ROUNDS: u32 = 3;
@@ -137,6 +137,15 @@ impl Db {
                         // runs regardless, but its writes are only queued (or, if it read
                         // after writing, uncommitted): a replay discards them all.
                         let (found, out) = tokio::join!(biased; lookup(tx, &idem), work);
+                        // Refusing to serve the member here (this region is fenced, or in
+                        // another residency group) wins over a replay: a stored response is
+                        // the member's data too, and the serving region replays it alike.
+                        let out = match out {
+                            Err(Error::Api(e)) if e.status == StatusCode::MISDIRECTED_REQUEST => {
+                                return Err(e.into());
+                            }
+                            other => other,
+                        };
                         if let Some(stored) = found? {
                             tx.discard();
                             return Ok(stored);

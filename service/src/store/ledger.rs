@@ -86,6 +86,7 @@ pub struct Staged<'a> {
     member_id: Uuid,
     home_region: String,
     region: String,
+    epoch: i64,
     id: Uuid,
     seq: i64,
     hash: Vec<u8>,
@@ -107,8 +108,8 @@ impl Staged<'_> {
         tx.write(
             "INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, \
              pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, \
-             hold_id, details, written_in, created_at, entry_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             hold_id, details, written_in, created_at, entry_hash, written_epoch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             super::tx::params![
                 self.member_id,
                 self.seq,
@@ -128,6 +129,7 @@ impl Staged<'_> {
                 self.region.clone(),
                 self.now,
                 self.hash.clone(),
+                self.epoch,
             ],
         )
         .await
@@ -150,6 +152,9 @@ pub fn genesis_hash(member_id: Uuid) -> Vec<u8> {
 }
 
 /// The fields an entry's hash covers, in one place for the writer and the auditor.
+///
+/// `written_epoch` is deliberately not one of them: it was added after entries were
+/// already chained, and leaving it out keeps every existing chain verifiable unchanged.
 pub struct HashInput<'a> {
     pub member_id: Uuid,
     pub seq: i64,
@@ -286,6 +291,7 @@ impl MemberCtx {
             member_id: self.member_id,
             home_region: self.home_region.clone(),
             region: self.region.clone(),
+            epoch: self.epoch,
             id: Uuid::new_v4(),
             seq,
             hash,

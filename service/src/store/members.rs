@@ -54,6 +54,7 @@ fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Re
         (Some(state), Some(residency_group)) => Ok(RegionRow {
             state,
             residency_group,
+            enforce_fence: true,
         }),
         _ => Err(ApiError::region_unknown(region).into()),
     }
@@ -80,7 +81,7 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
             .await
         }
     );
-    let ((me, home), existing) = settle_pair(settle_pair(me, home), existing)?;
+    let (((me, _epoch), home), existing) = settle_pair(settle_pair(me, home), existing)?;
     let row = home.ok_or_else(|| {
         ApiError::unprocessable(
             "unsupported_country",
@@ -234,17 +235,35 @@ impl Db {
     }
 }
 
+/// This region's row as readiness and the region-scoped reads see it.
+#[derive(Debug, Clone)]
+pub struct RegionInfo {
+    /// `active` or `fenced`.
+    pub state: String,
+    pub residency_group: String,
+    /// Bumped by the operator on every state change (ADR 0004).
+    pub epoch: i64,
+    /// The region that serves this region's members: itself, or its failover target.
+    pub served_by: String,
+}
+
 impl Db {
-    /// This region's state (`active`, `fenced`) and residency group, or `None` when it is
-    /// not declared.
-    pub async fn region_info(&self, region: &str) -> Result<Option<(String, String)>> {
+    /// This region's row, or `None` when it is not declared.
+    pub async fn region_info(&self, region: &str) -> Result<Option<RegionInfo>> {
         let client = self.conn().await?;
         let stmt = client
-            .prepare_cached("SELECT state, residency_group FROM regions WHERE name = $1")
+            .prepare_cached(
+                "SELECT state, residency_group, epoch, served_by FROM regions WHERE name = $1",
+            )
             .await?;
         Ok(client
             .query_opt(&stmt, &[&region])
             .await?
-            .map(|r| (r.get(0), r.get(1))))
+            .map(|r| RegionInfo {
+                state: r.get(0),
+                residency_group: r.get(1),
+                epoch: r.get(2),
+                served_by: r.get(3),
+            }))
     }
 }

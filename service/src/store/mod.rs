@@ -31,7 +31,7 @@ pub use earn::{EarnRequest, EarnWindows, ReverseRequest, parse_tier, plan_earn};
 pub use history::HistoryPage;
 pub use holds::{CaptureRequest, HoldRequest};
 pub use idempotency::{IdemRequest, Stored};
-pub use members::{BalanceView, EnrolRequest, MemberView};
+pub use members::{BalanceView, EnrolRequest, MemberView, RegionInfo};
 pub use programme::{Programme, ProgrammeCache};
 pub use redeem::RedeemRequest;
 pub use transfer::TransferRequest;

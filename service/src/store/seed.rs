@@ -94,6 +94,16 @@ pub async fn reference_data(client: &Client) -> Result<()> {
                 &[name, group, endpoint],
             )
             .await?;
+        // Every epoch of a region has its transition row, as the operator writes them: the
+        // chaos checker and the audit read a region's state at an entry's epoch from there.
+        client
+            .execute(
+                "INSERT INTO region_transitions (region, epoch, state, served_by, reason) \
+                 SELECT name, epoch, state, served_by, 'Created' FROM regions WHERE name = $1 \
+                 ON CONFLICT (region, epoch) DO NOTHING",
+                &[name],
+            )
+            .await?;
         for country in *countries {
             client
                 .execute(

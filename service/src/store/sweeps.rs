@@ -1,9 +1,16 @@
-//! Background sweeps: hold expiry, lot expiry and vesting of pending points.
+//! Background sweeps: hold expiry, lot expiry, vesting of pending points, ageing of
+//! qualifying points with the tier review, and pruning of idempotency records.
 //!
 //! Each sweep picks candidates with a plain read, then handles one member per SERIALIZABLE
 //! transaction that re-reads the rows it changes. Two replicas running the same sweep at once
 //! therefore cannot both act on a row: one commits, the other's transaction conflicts,
 //! re-runs, and finds nothing left to do. Every sweep is idempotent.
+//!
+//! A region sweeps the members homed in the regions it serves (`regions.served_by`): its own
+//! and, after a failover, the failed region's, which have no other sweeper while their home
+//! is fenced. Candidates are chosen among those members only, so another group's backlog can
+//! never fill a batch this region may not act on. Every sweep transaction reads this
+//! region's row like any write (ADR 0004): a fenced region's sweeps commit nothing.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::ClientWrapper;
@@ -11,10 +18,10 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::context::member_ctx;
+use super::context::{member_ctx, region_row};
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
-use super::tx::Tx;
+use super::tx::{Tx, settle_pair};
 use super::{Db, now_micros, tiers};
 use crate::domain::rules::TierLadder;
 use crate::error::{Error, Result};
@@ -58,21 +65,25 @@ impl SweepReport {
     }
 }
 
-/// Members with lots due: expired (`vests_at IS NULL AND expires_at <= now`) or vesting.
+/// Members served by `region` with lots due: expired (`vests_at IS NULL AND expires_at <=
+/// now`) or vesting.
 async fn due_members(
     client: &ClientWrapper,
+    region: &str,
     vesting: bool,
     now: DateTime<Utc>,
     batch: i64,
 ) -> Result<Vec<Uuid>> {
     let sql = if vesting {
-        "SELECT DISTINCT member_id FROM lots WHERE vests_at IS NOT NULL AND vests_at <= $1 LIMIT $2"
+        "SELECT DISTINCT member_id FROM lots WHERE vests_at IS NOT NULL AND vests_at <= $1 \
+         AND home_region IN (SELECT name FROM regions WHERE served_by = $3) LIMIT $2"
     } else {
-        "SELECT DISTINCT member_id FROM lots WHERE remaining > 0 AND vests_at IS NULL AND expires_at <= $1 LIMIT $2"
+        "SELECT DISTINCT member_id FROM lots WHERE remaining > 0 AND vests_at IS NULL AND expires_at <= $1 \
+         AND home_region IN (SELECT name FROM regions WHERE served_by = $3) LIMIT $2"
     };
     let stmt = client.prepare_cached(sql).await?;
     Ok(client
-        .query(&stmt, &[&now, &batch])
+        .query(&stmt, &[&now, &batch, &region])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -214,6 +225,33 @@ async fn age_member(
     Ok((aged > 0, downgraded))
 }
 
+/// Deletes up to `batch` idempotency records created before `before` of members homed in
+/// regions this region serves. Deleting is a write like any other: the transaction reads
+/// this region's row in the same round trip as the candidates, and a fenced region deletes
+/// nothing (ADR 0004).
+async fn prune_unit(tx: &Tx<'_>, region: &str, before: DateTime<Utc>, batch: i64) -> Result<u64> {
+    let (me, rows) = tokio::join!(region_row(tx, region), async {
+        tx.query(
+            "SELECT key FROM idempotency_keys WHERE created_at < $1 \
+             AND home_region IN (SELECT name FROM regions WHERE served_by = $3) \
+             ORDER BY created_at LIMIT $2",
+            &[&before, &batch, &region],
+        )
+        .await
+    });
+    let ((me, _epoch), rows) = settle_pair(me, rows)?;
+    if !me.may_commit() || rows.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    tx.write(
+        "DELETE FROM idempotency_keys WHERE key = ANY($1)",
+        super::tx::params![keys.clone()],
+    )
+    .await?;
+    Ok(keys.len() as u64)
+}
+
 impl Db {
     /// One round of every sweep, each bounded by `batch`.
     pub async fn run_sweeps(
@@ -233,7 +271,7 @@ impl Db {
                 .sweep_lots(region, batch, false, ladder, window)
                 .await?,
             lots_vested: self.sweep_lots(region, batch, true, ladder, window).await?,
-            idempotency_keys_pruned: self.prune_idempotency_keys(before, batch).await?,
+            idempotency_keys_pruned: self.prune_idempotency_keys(region, before, batch).await?,
             members_aged,
             tiers_downgraded,
         })
@@ -252,14 +290,18 @@ impl Db {
             let client = self.conn().await?;
             let stmt = client
                 .prepare_cached(
-                    "SELECT DISTINCT member_id FROM lots WHERE qualifying > 0 AND qualifying_until <= $1 LIMIT $2",
+                    "SELECT DISTINCT member_id FROM lots WHERE qualifying > 0 AND qualifying_until <= $1 \
+                     AND home_region IN (SELECT name FROM regions WHERE served_by = $3) LIMIT $2",
                 )
                 .await?;
             let graced = client
-                .prepare_cached("SELECT id FROM members WHERE tier_below_since <= $1 LIMIT $2")
+                .prepare_cached(
+                    "SELECT id FROM members WHERE tier_below_since <= $1 \
+                     AND home_region IN (SELECT name FROM regions WHERE served_by = $3) LIMIT $2",
+                )
                 .await?;
             let mut ids: Vec<Uuid> = client
-                .query(&stmt, &[&now, &limits.batch])
+                .query(&stmt, &[&now, &limits.batch, &region])
                 .await?
                 .iter()
                 .map(|r| r.get(0))
@@ -267,7 +309,7 @@ impl Db {
             let due = now - limits.tier_grace;
             ids.extend(
                 client
-                    .query(&graced, &[&due, &limits.batch])
+                    .query(&graced, &[&due, &limits.batch, &region])
                     .await?
                     .iter()
                     .map(|r| r.get::<_, Uuid>(0)),
@@ -303,17 +345,22 @@ impl Db {
         Ok((aged, downgraded))
     }
 
-    /// Deletes up to `batch` idempotency records created before `before`: a single-table
-    /// delete of rows nobody writes again, so the statement alone is the transaction.
-    async fn prune_idempotency_keys(&self, before: DateTime<Utc>, batch: i64) -> Result<u64> {
-        let client = self.conn().await?;
-        let stmt = client
-            .prepare_cached(
-                "DELETE FROM idempotency_keys WHERE key IN \
-                 (SELECT key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
-            )
+    /// Deletes up to `batch` idempotency records created before `before` (see
+    /// [`prune_unit`]); an ambiguous commit counts as nothing pruned, and the next round
+    /// finds whatever is left.
+    async fn prune_idempotency_keys(
+        &self,
+        region: &str,
+        before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64> {
+        let pruned = self
+            .serializable("prune_idempotency_keys", |tx| {
+                let region = region.to_owned();
+                Box::pin(async move { prune_unit(tx, &region, before, batch).await })
+            })
             .await?;
-        Ok(client.execute(&stmt, &[&before, &batch]).await?)
+        Ok(pruned.unwrap_or(0))
     }
 
     async fn sweep_lots(
@@ -324,7 +371,8 @@ impl Db {
         ladder: &TierLadder,
         window: chrono::Duration,
     ) -> Result<u64> {
-        let members = due_members(&*self.conn().await?, vesting, now_micros(), batch).await?;
+        let members =
+            due_members(&*self.conn().await?, region, vesting, now_micros(), batch).await?;
         let mut done = 0;
         for member_id in members {
             let _queue = self.member_lock(member_id).await;
@@ -343,7 +391,8 @@ impl Db {
                 .await;
             match outcome {
                 Ok(n) => done += n.unwrap_or(0),
-                // A member this region does not serve: its own region sweeps it.
+                // Refused (this region is fenced, or the member is out of its reach):
+                // nothing was written; the region serving the member sweeps it.
                 Err(Error::Api(e)) => {
                     tracing::debug!(%member_id, code = e.code, "lots not swept here")
                 }

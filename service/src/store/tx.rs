@@ -58,6 +58,9 @@ pub struct Db {
     metrics: Metrics,
     stripes: Arc<Vec<Mutex<()>>>,
     campaign_stripes: Arc<Vec<Mutex<()>>>,
+    /// Whether a write refuses when this instance's region is fenced. Always true, unless a
+    /// `chaos-hooks` build was told to skip the check (see [`Db::skipping_fence_check`]).
+    enforce_fence: bool,
 }
 
 /// Outcome of one attempt, as the retry loop sees it.
@@ -99,7 +102,17 @@ impl Db {
             metrics,
             stripes,
             campaign_stripes,
+            enforce_fence: true,
         })
+    }
+
+    /// Writes stop refusing when this region is fenced; they still read its row and record
+    /// its epoch, and still refuse members of another residency group. Test-only: it lets
+    /// the chaos suite show that its checker catches a region writing through its fence.
+    #[cfg(feature = "chaos-hooks")]
+    pub fn skipping_fence_check(mut self) -> Self {
+        self.enforce_fence = false;
+        self
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -218,7 +231,7 @@ impl Db {
     {
         let conn = InTx::new(self.conn().await?);
         let client = conn.client();
-        let tx = Tx::new(client);
+        let tx = Tx::new(client, self.enforce_fence);
         // BEGIN is sent first and the unit's first statements right behind it, in the same
         // round trip (`biased` polls in order; a request is queued when first polled). BEGIN
         // cannot fail on a healthy connection that is not already in a transaction, which
@@ -333,15 +346,23 @@ pub struct Tx<'c> {
     client: &'c ClientWrapper,
     queued: SyncMutex<Vec<Queued>>,
     discarded: std::sync::atomic::AtomicBool,
+    enforce_fence: bool,
 }
 
 impl<'c> Tx<'c> {
-    fn new(client: &'c ClientWrapper) -> Self {
+    fn new(client: &'c ClientWrapper, enforce_fence: bool) -> Self {
         Self {
             client,
             queued: SyncMutex::new(Vec::new()),
             discarded: std::sync::atomic::AtomicBool::new(false),
+            enforce_fence,
         }
+    }
+
+    /// Whether this transaction must refuse to write when its region is fenced (always,
+    /// outside a `chaos-hooks` test build).
+    pub fn enforces_fence(&self) -> bool {
+        self.enforce_fence
     }
 
     /// The rows of a read, sent behind the queued writes.

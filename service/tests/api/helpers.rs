@@ -230,6 +230,7 @@ impl TestApp {
             "holds",
             "earns",
             "idempotency_keys",
+            "tier_history",
         ] {
             let row = client
                 .query_one(&format!("SELECT COUNT(*)::BIGINT FROM {table}"), &[])
@@ -242,12 +243,54 @@ impl TestApp {
                 "SELECT (SELECT COALESCE(SUM(available), 0)::BIGINT FROM balances), \
                         (SELECT COALESCE(SUM(held), 0)::BIGINT FROM balances), \
                         (SELECT COALESCE(SUM(lifetime), 0)::BIGINT FROM balances), \
-                        (SELECT COALESCE(SUM(remaining), 0)::BIGINT FROM lots)",
+                        (SELECT COALESCE(SUM(remaining), 0)::BIGINT FROM lots), \
+                        (SELECT COALESCE(SUM(pending), 0)::BIGINT FROM balances), \
+                        (SELECT COALESCE(SUM(qualifying), 0)::BIGINT FROM balances), \
+                        (SELECT COUNT(*)::BIGINT FROM holds WHERE state = 'active'), \
+                        (SELECT COUNT(*)::BIGINT FROM lots WHERE vests_at IS NOT NULL), \
+                        (SELECT COALESCE(SUM(qualifying), 0)::BIGINT FROM lots), \
+                        (SELECT COUNT(*)::BIGINT FROM members WHERE tier_below_since IS NOT NULL)",
                 &[],
             )
             .await
             .unwrap();
-        out.extend([row.get::<_, i64>(0), row.get(1), row.get(2), row.get(3)]);
+        out.extend((0..row.len()).map(|i| row.get::<_, i64>(i)));
         out
+    }
+
+    /// Moves `region` to `state` the way the operator does: state, epoch + 1 and served_by in
+    /// its row, and the matching `region_transitions` row, in one SERIALIZABLE transaction.
+    /// Returns the new epoch.
+    pub async fn transition(
+        &self,
+        region: &str,
+        state: &str,
+        served_by: &str,
+        reason: &str,
+    ) -> i64 {
+        let mut sql = self.sql().await;
+        let tx = sql
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+            .start()
+            .await
+            .unwrap();
+        let epoch: i64 = tx
+            .query_one(
+                "UPDATE regions SET state = $2, epoch = epoch + 1, served_by = $3, updated_at = now() \
+                 WHERE name = $1 RETURNING epoch",
+                &[&region, &state, &served_by],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        tx.execute(
+            "INSERT INTO region_transitions (region, epoch, state, served_by, reason) VALUES ($1, $2, $3, $4, $5)",
+            &[&region, &epoch, &state, &served_by, &reason],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        epoch
     }
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod failover;
 mod helpers;
 mod holds;
 mod ledger;
