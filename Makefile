@@ -33,7 +33,7 @@ operator: ## Start the operator against the stand-in and the embedded database o
 	KUBECONFIG=/tmp/loyalty-kubeconfig DATABASE_URL="$$(cat .data/pg-url)" cargo run -p loyalty-operator -- --http-addr 127.0.0.1:9090
 
 chaos-build: ## Build the binaries the chaos suite starts (service with its test-only chaos hooks, operator, suite)
-	cargo build -p loyalty-service -p loyalty-operator -p loyalty-chaos
+	cargo build -p loyalty-service -p loyalty-operator -p loyalty-chaos --features loyalty-service/chaos-hooks
 
 chaos-smoke: chaos-build ## The two-minute chaos smoke: kill a region, and prove the checker catches a zombie
 	cargo test -p loyalty-chaos --test chaos -- --nocapture

@@ -85,7 +85,9 @@ impl Database {
         migrate::run(&client).await.map_err(service)?;
         seed::reference_data(&client).await.map_err(service)?;
         client
-            .batch_execute("DELETE FROM country_homes; DELETE FROM regions;")
+            .batch_execute(
+                "DELETE FROM country_homes; DELETE FROM region_transitions; DELETE FROM regions;",
+            )
             .await?;
         Ok(())
     }
