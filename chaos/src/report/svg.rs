@@ -20,6 +20,7 @@ fn marker_colour(kind: &str) -> &'static str {
         "fault" => "#d62728",
         "fence" => "#ff7f0e",
         "recover" => "#17becf",
+        "observe" => "#999999",
         _ => "#000000",
     }
 }

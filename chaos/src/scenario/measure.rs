@@ -36,11 +36,14 @@ pub fn timings(
         rpo_writes: lost,
         ..Timings::default()
     };
-    let (Some(fault), Some(failed)) = (played.fault_ms, played.failed_region.as_deref()) else {
+    let Some(fault) = played.fault_ms else {
         return t;
     };
     let fault_i = i64::try_from(fault).unwrap_or(i64::MAX);
     t.detect_ms = played.detected_ms.map(|d| d - fault_i);
+    let Some(failed) = played.failed_region.as_deref() else {
+        return t;
+    };
     let after_fault = |state: &str| {
         transitions
             .iter()

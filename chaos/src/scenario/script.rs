@@ -33,7 +33,7 @@ const RECOVERED_BEFORE_FAILBACK_MS: u64 = 1_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
     pub at_ms: u64,
-    /// `fault`, `fence`, `recover` or `failback`.
+    /// `fault`, `fence`, `recover`, `failback` or `observe` (what the operator reported).
     pub kind: String,
     pub label: String,
 }
@@ -236,6 +236,22 @@ async fn no_eligible_target(stage: &mut Stage<'_>) -> Result<()> {
             "{LONE} has no eligible target but is {} and served by {}",
             row.state, row.served_by
         ));
+    }
+    if let Ok(Some(status)) = stage.topology.cluster.region_status(LONE).await {
+        stage.played.detected_ms = status.failing_since.map(|t| stage.clock.ms_of(t));
+        let conditions: Vec<String> = status
+            .conditions
+            .iter()
+            .map(|c| format!("{}={:?} ({})", c.type_, c.status, c.reason))
+            .collect();
+        let label = format!(
+            "{LONE} still {} epoch {}: phase {:?}, {}",
+            row.state,
+            row.epoch,
+            status.phase,
+            conditions.join(", ")
+        );
+        stage.mark("observe", label);
     }
     stage.heal(&lone).await
 }
