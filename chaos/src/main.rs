@@ -81,6 +81,11 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
+    /// Rewrite chaos.md and chaos.svg from the chaos.json in a directory.
+    Render {
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+    },
     /// Play every scenario and write chaos.md, chaos.json and chaos.svg into a directory.
     Report {
         #[arg(long, default_value = "docs")]
@@ -166,6 +171,11 @@ async fn main() -> ExitCode {
                 } else {
                     ExitCode::FAILURE
                 })
+            }
+            Command::Render { out } => {
+                report::render(&out)?;
+                println!("rewrote {}/chaos.md and chaos.svg", out.display());
+                Ok(ExitCode::SUCCESS)
             }
             Command::Report {
                 out,

@@ -17,6 +17,21 @@ fn ms_u(v: Option<u64>) -> String {
     ms(v.and_then(|v| i64::try_from(v).ok()))
 }
 
+/// What the table's columns mean.
+const NOTES: &str = "
+- Times are milliseconds from the fault; fail-back from the recovery (restart, SIGCONT or heal).
+- *detect*: until the operator's `failingSince` (its first failed probe); *fence*: until the
+  fencing transition committed (`region_transitions.at`).
+- *RTO*: until the first acknowledged write for the failed region's members through the target
+  region. Any active region of a residency group serves the group's members (ADR 0004), so a
+  client that tries the next region of the group when one does not answer recovers before the
+  fence: the RTO is its detection time (a refused connection at once, a frozen or cut-off region
+  after the 2 s request timeout or a 421 after the fence), not the failover's.
+- *RPO*: acknowledged writes the checker did not find in the database.
+- *fenced by sql*: the operator did not fail over in that build, so the scenario fenced the row
+  by SQL exactly as the operator's failover does; *operator*: the operator's own failover.
+";
+
 /// The Markdown report.
 pub fn markdown(results: &[ScenarioResult], commit: &str, started: &str) -> String {
     let mut md = String::new();
@@ -59,8 +74,7 @@ pub fn markdown(results: &[ScenarioResult], commit: &str, started: &str) -> Stri
             ms(t.failback_ms),
         );
     }
-    md.push_str("\nTimes are from the fault (fail-back: from the recovery). \"fenced by sql\" means the operator did not fail over \
-                 in this build, so the scenario fenced the region's row by SQL exactly as the operator's failover does.\n");
+    md.push_str(NOTES);
     for r in results {
         details(&mut md, r);
     }
@@ -98,11 +112,43 @@ fn details(md: &mut String, r: &ScenarioResult) {
     }
 }
 
+/// Rewrites chaos.md and chaos.svg in `dir` from its chaos.json, e.g. after a change to the
+/// report's layout, without playing the scenarios again. The commit and start time are kept.
+pub fn render(dir: &Path) -> Result<()> {
+    let json_path = dir.join("chaos.json");
+    let text = std::fs::read_to_string(&json_path)
+        .map_err(Error::io(format!("read {}", json_path.display())))?;
+    let report: SavedReport = serde_json::from_str(&text)?;
+    write(dir, &report.results, &report.commit, &report.started)
+}
+
+/// chaos.json: the results and where they came from.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedReport {
+    commit: String,
+    started: String,
+    results: Vec<ScenarioResult>,
+}
+
+#[derive(serde::Serialize)]
+struct SavedReportRef<'a> {
+    commit: &'a str,
+    started: &'a str,
+    results: &'a [ScenarioResult],
+}
+
 /// Writes chaos.md, chaos.json and chaos.svg into `dir`.
 pub fn write(dir: &Path, results: &[ScenarioResult], commit: &str, started: &str) -> Result<()> {
     let files = [
         ("chaos.md", markdown(results, commit, started)),
-        ("chaos.json", serde_json::to_string_pretty(results)?),
+        (
+            "chaos.json",
+            serde_json::to_string_pretty(&SavedReportRef {
+                commit,
+                started,
+                results,
+            })?,
+        ),
         ("chaos.svg", svg::timeline_svg(results)),
     ];
     for (name, text) in files {
