@@ -33,7 +33,8 @@ const NOTES: &str = "
 ";
 
 /// The Markdown report.
-pub fn markdown(results: &[ScenarioResult], commit: &str, started: &str) -> String {
+pub fn markdown(report: &Report) -> String {
+    let (results, commit, started) = (&report.results, &report.commit, &report.started);
     let mut md = String::new();
     let total_ops: usize = results
         .iter()
@@ -75,11 +76,59 @@ pub fn markdown(results: &[ScenarioResult], commit: &str, started: &str) -> Stri
         );
     }
     md.push_str(NOTES);
+    controls(&mut md, &report.controls);
     for r in results {
         details(&mut md, r);
     }
     md.push_str("\n![timelines](chaos.svg)\n");
     md
+}
+
+/// The checker shown failing: the scenarios replayed with the fence check removed.
+fn controls(md: &mut String, controls: &[ScenarioResult]) {
+    if controls.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\n## Controls: the checker must fail\n\nThe same scenarios, replayed with the services \
+         started with `LOYALTY_CHAOS__SKIP_FENCE_CHECK=true` (the `chaos-hooks` build): a fenced \
+         region then commits, and the checker must say so.\n\n\
+         | scenario | seed | ok | fail | unknown | fence violations | caught |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in controls {
+        let found = r
+            .check
+            .as_ref()
+            .map(|c| {
+                c.of("committed_while_fenced")
+                    .iter()
+                    .map(|v| v.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        let caught = if r.skipped.is_some() {
+            "skipped"
+        } else if control_caught(r) {
+            "yes"
+        } else {
+            "**no**"
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {caught} |",
+            r.name.as_str(),
+            r.seed,
+            r.ops.ok,
+            r.ops.fail,
+            r.ops.unknown,
+            if found.is_empty() {
+                "none".to_owned()
+            } else {
+                found
+            }
+        );
+    }
 }
 
 fn details(md: &mut String, r: &ScenarioResult) {
@@ -112,44 +161,53 @@ fn details(md: &mut String, r: &ScenarioResult) {
     }
 }
 
+/// Everything chaos.json holds: the results and where they came from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub commit: String,
+    pub started: String,
+    pub results: Vec<ScenarioResult>,
+    /// The same scenarios with the services' fence check removed: each must show violations.
+    #[serde(default)]
+    pub controls: Vec<ScenarioResult>,
+}
+
+impl Report {
+    /// The report in `dir/chaos.json`.
+    pub fn load(dir: &Path) -> Result<Report> {
+        let path = dir.join("chaos.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(Error::io(format!("read {}", path.display())))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Whether every scenario is clean and every control caught.
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|r| r.violation_count() == 0)
+            && self.controls.iter().all(control_caught)
+    }
+}
+
+/// A control passes when its fence violations were found (or it was skipped, with its reason).
+fn control_caught(r: &ScenarioResult) -> bool {
+    r.skipped.is_some()
+        || r.check
+            .as_ref()
+            .is_some_and(|c| !c.of("committed_while_fenced").is_empty())
+}
+
 /// Rewrites chaos.md and chaos.svg in `dir` from its chaos.json, e.g. after a change to the
-/// report's layout, without playing the scenarios again. The commit and start time are kept.
+/// report's layout, without playing the scenarios again.
 pub fn render(dir: &Path) -> Result<()> {
-    let json_path = dir.join("chaos.json");
-    let text = std::fs::read_to_string(&json_path)
-        .map_err(Error::io(format!("read {}", json_path.display())))?;
-    let report: SavedReport = serde_json::from_str(&text)?;
-    write(dir, &report.results, &report.commit, &report.started)
-}
-
-/// chaos.json: the results and where they came from.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SavedReport {
-    commit: String,
-    started: String,
-    results: Vec<ScenarioResult>,
-}
-
-#[derive(serde::Serialize)]
-struct SavedReportRef<'a> {
-    commit: &'a str,
-    started: &'a str,
-    results: &'a [ScenarioResult],
+    write(dir, &Report::load(dir)?)
 }
 
 /// Writes chaos.md, chaos.json and chaos.svg into `dir`.
-pub fn write(dir: &Path, results: &[ScenarioResult], commit: &str, started: &str) -> Result<()> {
+pub fn write(dir: &Path, report: &Report) -> Result<()> {
     let files = [
-        ("chaos.md", markdown(results, commit, started)),
-        (
-            "chaos.json",
-            serde_json::to_string_pretty(&SavedReportRef {
-                commit,
-                started,
-                results,
-            })?,
-        ),
-        ("chaos.svg", svg::timeline_svg(results)),
+        ("chaos.md", markdown(report)),
+        ("chaos.json", serde_json::to_string_pretty(report)?),
+        ("chaos.svg", svg::timeline_svg(&report.results)),
     ];
     for (name, text) in files {
         let path = dir.join(name);
