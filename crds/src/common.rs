@@ -11,7 +11,7 @@ mod vocabulary;
 
 pub use condition::{Condition, ConditionStatus, find_condition, is_condition_true, set_condition};
 pub use names::{CountryCode, CurrencyCode, PartnerCode, RegionName, ResidencyGroup};
-pub use vocabulary::{Channel, Money, ProductType, Tier, Weekday};
+pub use vocabulary::{Channel, Money, ProductType, Tier, UnknownTier, Weekday};
 
 /// Whether `url` is an absolute https URL with a host: `https://host[:port][/path]`, no
 /// whitespace. Deliberately strict and small; it is no general URL parser.

@@ -25,6 +25,10 @@ pub enum Error {
     /// The transaction kept failing to serialize after every retry.
     #[error("gave up after {attempts} attempts on serialization failures")]
     Contention { attempts: u32 },
+    /// Something the service relies on does not hold (a stored value it cannot read, say):
+    /// logged, and answered as a bare 500, never as the caller's error.
+    #[error("invariant violated: {0}")]
+    Invariant(String),
 }
 
 impl Error {
@@ -35,6 +39,7 @@ impl Error {
             Error::Db(_) => "db",
             Error::Pool(_) => "pool",
             Error::Contention { .. } => "contention",
+            Error::Invariant(_) => "invariant",
         }
     }
 }
@@ -167,6 +172,10 @@ impl From<Error> for ApiError {
             }
             Error::Db(err) => {
                 tracing::error!(error = %err, sqlstate = ?err.code().map(|c| c.code()), "database error");
+                ApiError::internal()
+            }
+            Error::Invariant(what) => {
+                tracing::error!(%what, "internal invariant violated");
                 ApiError::internal()
             }
         }

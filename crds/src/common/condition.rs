@@ -60,6 +60,23 @@ impl Condition {
     }
 
     /// Whether the status is `True`.
+    /// A True or False condition, as the controllers set them from a check's outcome.
+    pub fn from_bool(
+        type_: &str,
+        ok: bool,
+        reason: &str,
+        message: String,
+        generation: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let status = if ok {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        };
+        Self::new(type_, status, reason, message, generation, now)
+    }
+
     pub fn is_true(&self) -> bool {
         self.status == ConditionStatus::True
     }

@@ -56,6 +56,31 @@ pub enum Tier {
 impl Tier {
     /// Every tier, lowest first.
     pub const ALL: [Tier; 4] = [Self::Basic, Self::Silver, Self::Gold, Self::Genius];
+
+    /// The name on the wire and in the database (`members.tier`, `tiers.name`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tier::Basic => "basic",
+            Tier::Silver => "silver",
+            Tier::Gold => "gold",
+            Tier::Genius => "genius",
+        }
+    }
+}
+
+/// A text that names no tier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier {0:?}")]
+pub struct UnknownTier(pub String);
+
+impl std::str::FromStr for Tier {
+    type Err = UnknownTier;
+    fn from_str(s: &str) -> Result<Self, UnknownTier> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownTier(s.to_owned()))
+    }
 }
 
 /// Where a booking was made.
@@ -122,6 +147,15 @@ mod tests {
             "\"hotel\""
         );
         assert_eq!(serde_json::to_string(&Tier::Genius).unwrap(), "\"genius\"");
+        for tier in Tier::ALL {
+            let wire = serde_json::to_value(tier).unwrap();
+            assert_eq!(wire.as_str(), Some(tier.as_str()));
+            assert_eq!(tier.as_str().parse::<Tier>(), Ok(tier));
+        }
+        assert_eq!(
+            "platinum".parse::<Tier>(),
+            Err(UnknownTier("platinum".into()))
+        );
         assert_eq!(
             serde_json::to_string(&Weekday::Saturday).unwrap(),
             "\"Saturday\""

@@ -18,7 +18,7 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use loyalty_crds::campaign::{Campaign, CampaignPhase, CampaignStatus, StackingMode, conditions};
-use loyalty_crds::common::{Condition, ConditionStatus, set_condition};
+use loyalty_crds::common::{Condition, set_condition};
 use loyalty_crds::describe_issues;
 
 use super::{Context, apply_status, back_off, object_key, requeue_after, transition};
@@ -117,22 +117,6 @@ pub fn peers_of(store: &Store<Campaign>, changed: &Campaign) -> Vec<ObjectRef<Ca
         .collect()
 }
 
-fn condition(
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-    now: DateTime<Utc>,
-) -> Condition {
-    let status = if ok {
-        ConditionStatus::True
-    } else {
-        ConditionStatus::False
-    };
-    Condition::new(type_, status, reason, message, generation, now)
-}
-
 /// Validates, publishes (or withdraws), and writes status; returns when to look again.
 pub async fn apply(
     c: &Campaign,
@@ -169,7 +153,7 @@ pub async fn apply(
         let conds = &mut status.conditions;
         set_condition(
             conds,
-            condition(
+            Condition::from_bool(
                 conditions::VALID,
                 false,
                 why,
@@ -185,7 +169,7 @@ pub async fn apply(
         };
         set_condition(
             conds,
-            condition(
+            Condition::from_bool(
                 conditions::PUBLISHED,
                 false,
                 published,
@@ -196,7 +180,7 @@ pub async fn apply(
         );
         set_condition(
             conds,
-            condition(
+            Condition::from_bool(
                 conditions::READY,
                 false,
                 why,
@@ -228,7 +212,7 @@ pub async fn apply(
         let conds = &mut status.conditions;
         set_condition(
             conds,
-            condition(
+            Condition::from_bool(
                 conditions::VALID,
                 true,
                 "Validated",
@@ -239,7 +223,7 @@ pub async fn apply(
         );
         set_condition(
             conds,
-            condition(
+            Condition::from_bool(
                 conditions::PUBLISHED,
                 true,
                 "Published",
@@ -250,7 +234,7 @@ pub async fn apply(
         );
         set_condition(
             conds,
-            condition(
+            Condition::from_bool(
                 conditions::READY,
                 true,
                 "Published",

@@ -14,7 +14,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use loyalty_crds::common::{Condition, ConditionStatus, set_condition};
+use loyalty_crds::common::{Condition, set_condition};
 use loyalty_crds::describe_issues;
 use loyalty_crds::partner::{Partner, PartnerPhase, PartnerStatus, conditions};
 use sha2::{Digest, Sha256};
@@ -99,12 +99,7 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
         ..PartnerStatus::default()
     };
     let cond = |type_: &str, ok: bool, reason: &str, message: String| {
-        let s = if ok {
-            ConditionStatus::True
-        } else {
-            ConditionStatus::False
-        };
-        Condition::new(type_, s, reason, message, generation, now)
+        Condition::from_bool(type_, ok, reason, message, generation, now)
     };
     // Ok(action) when the partner is published, Err((reason, message, retry)) otherwise.
     let outcome: std::result::Result<(), (&str, String, bool)> = match p.spec.validate() {

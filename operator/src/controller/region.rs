@@ -20,7 +20,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
-use loyalty_crds::common::{Condition, ConditionStatus, RegionName, set_condition};
+use loyalty_crds::common::{Condition, RegionName, set_condition};
 use loyalty_crds::describe_issues;
 use loyalty_crds::region::{
     LoyaltyRegion, LoyaltyRegionSpec, LoyaltyRegionStatus, PlacementStatus, RegionPhase,
@@ -113,22 +113,6 @@ fn declared(ctx: &Context) -> Vec<LoyaltyRegionSpec> {
         .filter(|r| r.meta().deletion_timestamp.is_none())
         .map(|r| r.spec.clone())
         .collect()
-}
-
-fn cond(
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-    now: DateTime<Utc>,
-) -> Condition {
-    let status = if ok {
-        ConditionStatus::True
-    } else {
-        ConditionStatus::False
-    };
-    Condition::new(type_, status, reason, message, generation, now)
 }
 
 /// What a reconcile found, before it is written to status.
@@ -280,7 +264,7 @@ async fn write_status(
             status.phase = Some(RegionPhase::Error);
             set(
                 &mut status,
-                cond(
+                Condition::from_bool(
                     conditions::READY,
                     false,
                     reason,
@@ -294,7 +278,7 @@ async fn write_status(
         (None, Some((placed, reason, message)), Some(service)) => {
             set(
                 &mut status,
-                cond(
+                Condition::from_bool(
                     conditions::PLACED,
                     *placed,
                     reason,
@@ -314,7 +298,7 @@ async fn write_status(
             };
             set(
                 &mut status,
-                cond(
+                Condition::from_bool(
                     conditions::SERVICE_READY,
                     service.is_ready(),
                     svc_reason,
@@ -337,7 +321,7 @@ async fn write_status(
             };
             set(
                 &mut status,
-                cond(conditions::READY, ready, reason, message, generation, now),
+                Condition::from_bool(conditions::READY, ready, reason, message, generation, now),
             );
             set(
                 &mut status,
@@ -418,7 +402,7 @@ fn survives_region_loss(
         ),
         None => (false, "NotPlaced", "placement not applied yet".to_owned()),
     };
-    cond(
+    Condition::from_bool(
         conditions::SURVIVES_REGION_LOSS,
         ok,
         reason,

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::gate::Gate;
 use crate::helpers::{Cluster, Operator, event_reasons, eventually, fresh_database, sql, yaml};
+use crate::leader::config as leader_config;
 
 const REGIONS: [&str; 3] = ["eu-west-1", "eu-central-1", "us-east-1"];
 
@@ -30,6 +31,20 @@ struct Topology {
 
 impl Topology {
     async fn start(mode: &str) -> Topology {
+        let mut t = Topology::without_operator(mode).await;
+        t.operator = Some(Operator::start(t.client(), &t.url));
+        t.all_active().await;
+        t
+    }
+
+    async fn all_active(&self) {
+        for region in REGIONS {
+            self.phase_becomes(region, RegionPhase::Active).await;
+        }
+    }
+
+    /// The regions, their services and gates, and no operator yet.
+    async fn without_operator(mode: &str) -> Topology {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("loyalty_operator=info")
             .try_init();
@@ -51,18 +66,13 @@ impl Topology {
             .unwrap();
             api.create(&PostParams::default(), &r).await.unwrap();
         }
-        let operator = Some(Operator::start(&cluster.client, &url));
-        let t = Topology {
+        Topology {
             cluster,
             url,
             db,
             gates,
-            operator,
-        };
-        for region in REGIONS {
-            t.phase_becomes(region, RegionPhase::Active).await;
+            operator: None,
         }
-        t
     }
 
     fn client(&self) -> &Client {
@@ -308,4 +318,48 @@ async fn a_restarted_operator_keeps_the_failing_streak_from_status() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_standby_operator_finishes_a_failover_the_dead_leader_had_started() {
+    let t = Topology::without_operator("Automatic").await;
+    let client = t.client().clone();
+    let (_stop_a, signal_a) = loyalty_operator::controller::shutdown_pair();
+    let a = tokio::spawn(loyalty_operator::run(
+        leader_config(&t.url, "operator-a"),
+        client.clone(),
+        signal_a,
+    ));
+    t.all_active().await;
+    let (_stop_b, signal_b) = loyalty_operator::controller::shutdown_pair();
+    let b = tokio::spawn(loyalty_operator::run(
+        leader_config(&t.url, "operator-b"),
+        client,
+        signal_b,
+    ));
+    t.patch(
+        "eu-west-1",
+        json!({"spec": {"failover": {"failureThreshold": 5}}}),
+    )
+    .await;
+    t.gates["eu-west-1"].close();
+    let api = t.api();
+    eventually("the leader records failingSince", || {
+        let api = api.clone();
+        async move { api.get("eu-west-1").await.ok()?.status?.failing_since }
+    })
+    .await;
+    // The leader dies mid-failover: it neither renews its Lease nor fences.
+    a.abort();
+    let r = t.phase_becomes("eu-west-1", RegionPhase::FailedOver).await;
+    assert_eq!(
+        r.status
+            .unwrap()
+            .serving_region
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("eu-central-1")
+    );
+    assert_eq!(t.transitions("eu-west-1").await, ["Created", "FailedOver"]);
+    b.abort();
 }

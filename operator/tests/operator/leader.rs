@@ -18,7 +18,8 @@ use crate::helpers::{Cluster, eventually, fresh_database};
 
 const NS: &str = "marketing-eu";
 
-fn config(db_url: &str, identity: &str) -> Config {
+/// A whole operator with leader election on short timings, for the tests.
+pub fn config(db_url: &str, identity: &str) -> Config {
     Config {
         database_url: db_url.to_owned(),
         backend: BackendKind::Postgres,

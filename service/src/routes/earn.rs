@@ -207,7 +207,7 @@ async fn quote(
     let (tier, group, region) = match q.member_id {
         Some(id) => {
             let m = app.db.member(app.region(), id).await?;
-            (parse_tier(&m.tier), m.residency_group, m.home_region)
+            (parse_tier(&m.tier)?, m.residency_group, m.home_region)
         }
         None => {
             let group = app

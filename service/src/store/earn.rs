@@ -20,7 +20,7 @@ use crate::domain::rules::{self, EarnPlan};
 use crate::domain::{
     Money, Points, PointsBreakdown, ProductType, Reference, Source, compute_base_points,
 };
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct EarnRequest {
@@ -90,12 +90,12 @@ pub fn plan_earn(
     home_region: &str,
 ) -> Result<(PointsBreakdown, EarnPlan)> {
     let breakdown = compute_base_points(&req.spend, req.product, &programme.rates)?;
-    let group = ResidencyGroup::new(group).map_err(|_| {
-        ApiError::unprocessable("invalid_member", "member has an invalid residency group")
-    })?;
-    let region = RegionName::new(home_region).map_err(|_| {
-        ApiError::unprocessable("invalid_member", "member has an invalid home region")
-    })?;
+    // Stored by enrolment from validated names: a bad one is the service's fault, not the
+    // caller's.
+    let group = ResidencyGroup::new(group)
+        .map_err(|_| Error::Invariant(format!("stored residency group {group:?} is invalid")))?;
+    let region = RegionName::new(home_region)
+        .map_err(|_| Error::Invariant(format!("stored home region {home_region:?} is invalid")))?;
     let currency = CurrencyCode::new(req.spend.currency().as_str())
         .map_err(|_| ApiError::unprocessable("invalid_currency", "invalid currency"))?;
     let spend = ApiMoney {
@@ -113,9 +113,11 @@ pub fn plan_earn(
     Ok((breakdown, plan))
 }
 
-/// A stored tier name; an unknown one reads as `basic`.
-pub fn parse_tier(raw: &str) -> Tier {
-    serde_json::from_value(Value::String(raw.to_owned())).unwrap_or(Tier::Basic)
+/// A stored tier name. An unknown one is an internal error (a row written by another version,
+/// or by hand), never silently the lowest tier.
+pub fn parse_tier(raw: &str) -> Result<Tier> {
+    raw.parse()
+        .map_err(|e: loyalty_crds::common::UnknownTier| Error::Invariant(e.to_string()))
 }
 
 async fn earn_unit(
@@ -152,7 +154,7 @@ async fn earn_unit(
         });
     }
 
-    let tier = parse_tier(&ctx.tier);
+    let tier = parse_tier(&ctx.tier)?;
     let (breakdown, plan) =
         plan_earn(programme, req, tier, &ctx.residency_group, &ctx.home_region)?;
     let granted = caps::apply(

@@ -9,14 +9,6 @@ use super::tx::Tx;
 use crate::domain::rules::TierLadder;
 use crate::error::Result;
 
-/// The wire name of a tier (`basic`, `silver`, `gold`, `genius`).
-pub fn tier_name(tier: Tier) -> String {
-    serde_json::to_value(tier)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// Reviews a member whose qualifying points may have dropped below their tier's threshold:
 /// the first time, starts the grace period (`tier_below_since`); once it has lasted `grace`,
 /// lowers the tier to the one the points reach and records why. Back above the threshold,
@@ -28,7 +20,7 @@ pub async fn review(
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Tier>> {
-    let current = parse_tier(&ctx.tier);
+    let current = parse_tier(&ctx.tier)?;
     let reached = ladder.tier_for(ctx.balance.qualifying);
     let since: Option<DateTime<Utc>> = tx
         .query_one(
@@ -71,7 +63,7 @@ pub async fn upgrade(
     ladder: &TierLadder,
     now: DateTime<Utc>,
 ) -> Result<Option<Tier>> {
-    let current = parse_tier(&ctx.tier);
+    let current = parse_tier(&ctx.tier)?;
     let reached = ladder.tier_for(ctx.balance.qualifying);
     if reached <= current {
         return Ok(None);
@@ -97,7 +89,7 @@ async fn change_tier(
 ) -> Result<()> {
     tx.write(
         "UPDATE members SET tier = $2, tier_below_since = NULL WHERE id = $1",
-        super::tx::params![ctx.member_id, tier_name(to)],
+        super::tx::params![ctx.member_id, to.as_str()],
     )
     .await?;
     tx.write(
@@ -107,7 +99,7 @@ async fn change_tier(
             ctx.member_id,
             ctx.home_region.clone(),
             ctx.tier.clone(),
-            tier_name(to),
+            to.as_str(),
             reason.to_owned(),
             ctx.balance.qualifying,
             now,

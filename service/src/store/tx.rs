@@ -36,6 +36,11 @@ pub const MAX_TX_ATTEMPTS: u32 = 16;
 /// First backoff after a serialization failure; doubles per attempt up to the cap.
 const BACKOFF_BASE_MS: u64 = 2;
 const BACKOFF_CAP_MS: u64 = 200;
+/// The database ends a session of ours that sits inside a transaction this long without a
+/// statement: a process paused mid-transaction (a stopped VM, SIGSTOP) would otherwise keep
+/// its row locks, and the region serving its members after a failover would wait on them for
+/// as long as it stays paused. Far above any unit of work's own time between statements.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 5_000;
 /// In-process lock stripes that queue concurrent requests for one member (see [`Db::member_lock`]).
 const MEMBER_LOCK_STRIPES: usize = 1024;
 const _: () = assert!(MEMBER_LOCK_STRIPES.is_power_of_two());
@@ -77,7 +82,12 @@ impl Db {
         pool_wait: Duration,
         metrics: Metrics,
     ) -> Result<Self, anyhow::Error> {
-        let pg_config: tokio_postgres::Config = url.parse()?;
+        let mut pg_config: tokio_postgres::Config = url.parse()?;
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+            pg_config.get_options().unwrap_or_default()
+        );
+        pg_config.options(options.trim());
         let manager = Manager::from_config(
             pg_config,
             tokio_postgres::NoTls,

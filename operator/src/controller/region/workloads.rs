@@ -1,16 +1,23 @@
 //! The workloads the operator runs for each region: Deployment `loyalty-<region>`, its
 //! Service, and a PodDisruptionBudget when there is more than one replica. All are applied
-//! with server-side apply and owned by the LoyaltyRegion.
+//! with server-side apply and owned by the LoyaltyRegion, built from the k8s-openapi types so
+//! that a misspelt field is a compile error rather than a field the API server drops.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use loyalty_crds::region::{LoyaltyRegion, ResourceAmounts};
-use serde_json::{Value, json};
 
 use super::super::{Context, MANAGER};
 use crate::{Error, Result};
@@ -25,122 +32,194 @@ pub fn workload_name(region: &str) -> String {
     format!("loyalty-{region}")
 }
 
-fn selector(region: &str) -> Value {
-    json!({
-        "app.kubernetes.io/name": "loyalty-service",
-        "app.kubernetes.io/instance": workload_name(region),
-    })
+fn selector(region: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "loyalty-service".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            workload_name(region),
+        ),
+    ])
 }
 
-fn labels(region: &str) -> Value {
+fn labels(region: &str) -> BTreeMap<String, String> {
     let mut l = selector(region);
-    l["app.kubernetes.io/managed-by"] = json!(MANAGER);
-    l["loyalty.travel.example/region"] = json!(region);
+    l.insert("app.kubernetes.io/managed-by".into(), MANAGER.into());
+    l.insert("loyalty.travel.example/region".into(), region.into());
     l
 }
 
-fn amounts(a: &ResourceAmounts) -> Value {
-    let mut m = serde_json::Map::new();
-    if let Some(cpu) = &a.cpu {
-        m.insert("cpu".into(), json!(cpu));
-    }
-    if let Some(memory) = &a.memory {
-        m.insert("memory".into(), json!(memory));
-    }
-    Value::Object(m)
+fn amounts(a: &ResourceAmounts) -> BTreeMap<String, Quantity> {
+    [("cpu", &a.cpu), ("memory", &a.memory)]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), Quantity(v.clone()?))))
+        .collect()
 }
 
-fn metadata(r: &LoyaltyRegion, namespace: &str) -> Result<Value> {
+fn metadata(r: &LoyaltyRegion, namespace: &str) -> Result<ObjectMeta> {
     let owner = r
         .controller_owner_ref(&())
         .ok_or(Error::Malformed("a LoyaltyRegion without a name or uid"))?;
-    Ok(json!({
-        "name": workload_name(r.spec.region.as_str()),
-        "namespace": namespace,
-        "labels": labels(r.spec.region.as_str()),
-        "ownerReferences": [owner],
-    }))
+    Ok(ObjectMeta {
+        name: Some(workload_name(r.spec.region.as_str())),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(labels(r.spec.region.as_str())),
+        owner_references: Some(vec![owner]),
+        ..ObjectMeta::default()
+    })
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn http_probe(path: &str, period_s: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_s),
+        ..Probe::default()
+    }
+}
+
+/// The service container: its environment (the database URL from the Secret), probes,
+/// resources, and a locked-down security context.
+fn container(r: &LoyaltyRegion, database_secret: &str) -> Container {
+    let region = r.spec.region.as_str();
+    let resources = &r.spec.service.resources;
+    let database_url = EnvVar {
+        name: "LOYALTY_DATABASE__URL".into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: database_secret.to_owned(),
+                key: "url".into(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    Container {
+        name: "service".into(),
+        image: Some(r.spec.service.image.clone()),
+        args: Some(vec!["serve".into()]),
+        env: Some(vec![
+            env("LOYALTY_REGION", region),
+            env("LOYALTY_LISTEN", format!("0.0.0.0:{SERVICE_PORT}")),
+            env("LOYALTY_LOG_FORMAT", "json"),
+            database_url,
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: SERVICE_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(http_probe("/readyz", 5)),
+        liveness_probe: Some(http_probe("/healthz", 10)),
+        resources: Some(ResourceRequirements {
+            requests: Some(amounts(&resources.requests)),
+            limits: Some(amounts(&resources.limits)),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
 }
 
 /// The region's Deployment, as applied.
-pub fn deployment(r: &LoyaltyRegion, namespace: &str, database_secret: &str) -> Result<Value> {
+pub fn deployment(r: &LoyaltyRegion, namespace: &str, database_secret: &str) -> Result<Deployment> {
     let region = r.spec.region.as_str();
     let mut node_selector = BTreeMap::from([(REGION_NODE_LABEL.to_owned(), region.to_owned())]);
     // The spec's labels win, so a cluster that labels its nodes differently can say so.
     node_selector.extend(r.spec.service.node_selector.clone());
-    let resources = &r.spec.service.resources;
-    Ok(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(r, namespace)?,
-        "spec": {
-            "replicas": r.spec.service.replicas,
-            "selector": { "matchLabels": selector(region) },
-            "template": {
-                "metadata": { "labels": labels(region) },
-                "spec": {
-                    "nodeSelector": node_selector,
-                    "securityContext": {
-                        "runAsNonRoot": true,
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "seccompProfile": { "type": "RuntimeDefault" }
-                    },
-                    "containers": [{
-                        "name": "service",
-                        "image": r.spec.service.image,
-                        "args": ["serve"],
-                        "env": [
-                            { "name": "LOYALTY_REGION", "value": region },
-                            { "name": "LOYALTY_LISTEN", "value": format!("0.0.0.0:{SERVICE_PORT}") },
-                            { "name": "LOYALTY_LOG_FORMAT", "value": "json" },
-                            { "name": "LOYALTY_DATABASE__URL", "valueFrom": {
-                                "secretKeyRef": { "name": database_secret, "key": "url" }
-                            } }
-                        ],
-                        "ports": [{ "name": "http", "containerPort": SERVICE_PORT, "protocol": "TCP" }],
-                        "readinessProbe": { "httpGet": { "path": "/readyz", "port": "http" }, "periodSeconds": 5 },
-                        "livenessProbe": { "httpGet": { "path": "/healthz", "port": "http" }, "periodSeconds": 10 },
-                        "resources": {
-                            "requests": amounts(&resources.requests),
-                            "limits": amounts(&resources.limits)
-                        },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": false,
-                            "readOnlyRootFilesystem": true,
-                            "capabilities": { "drop": ["ALL"] }
-                        }
-                    }]
-                }
-            }
-        }
-    }))
+    let pod = PodSpec {
+        node_selector: Some(node_selector),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(65532),
+            run_as_group: Some(65532),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container(r, database_secret)],
+        ..PodSpec::default()
+    };
+    Ok(Deployment {
+        metadata: metadata(r, namespace)?,
+        spec: Some(DeploymentSpec {
+            replicas: Some(r.spec.service.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector(region)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(region)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    })
 }
 
 /// The region's ClusterIP Service.
-pub fn service(r: &LoyaltyRegion, namespace: &str) -> Result<Value> {
-    Ok(json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(r, namespace)?,
-        "spec": {
-            "selector": selector(r.spec.region.as_str()),
-            "ports": [{ "name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP" }]
-        }
-    }))
+pub fn service(r: &LoyaltyRegion, namespace: &str) -> Result<Service> {
+    Ok(Service {
+        metadata: metadata(r, namespace)?,
+        spec: Some(ServiceSpec {
+            selector: Some(selector(r.spec.region.as_str())),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: SERVICE_PORT,
+                target_port: Some(IntOrString::String("http".into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    })
 }
 
 /// The region's PodDisruptionBudget: one replica stays up through voluntary disruptions.
-pub fn pod_disruption_budget(r: &LoyaltyRegion, namespace: &str) -> Result<Value> {
-    Ok(json!({
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": metadata(r, namespace)?,
-        "spec": {
-            "minAvailable": 1,
-            "selector": { "matchLabels": selector(r.spec.region.as_str()) }
-        }
-    }))
+pub fn pod_disruption_budget(r: &LoyaltyRegion, namespace: &str) -> Result<PodDisruptionBudget> {
+    Ok(PodDisruptionBudget {
+        metadata: metadata(r, namespace)?,
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(r.spec.region.as_str())),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        status: None,
+    })
 }
 
 /// What the region's Deployment reports.
@@ -167,16 +246,16 @@ pub async fn apply(r: &LoyaltyRegion, ctx: &Context) -> Result<Readiness> {
         .patch(
             &name,
             &pp,
-            &Patch::Apply(deployment(r, ns, &ctx.settings.service_database_secret)?),
+            &Patch::Apply(&deployment(r, ns, &ctx.settings.service_database_secret)?),
         )
         .await?;
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     services
-        .patch(&name, &pp, &Patch::Apply(service(r, ns)?))
+        .patch(&name, &pp, &Patch::Apply(&service(r, ns)?))
         .await?;
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
     if r.spec.service.replicas > 1 {
-        pdbs.patch(&name, &pp, &Patch::Apply(pod_disruption_budget(r, ns)?))
+        pdbs.patch(&name, &pp, &Patch::Apply(&pod_disruption_budget(r, ns)?))
             .await?;
     } else {
         delete_ignoring_absent(&pdbs, &name).await?;
