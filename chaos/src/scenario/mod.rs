@@ -228,6 +228,7 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
             clients_per_region: config.clients_per_region,
             duration: Duration::from_millis(SCENARIO_TIMEOUT_MS + config.aftermath_ms),
             max_ops: config.max_ops,
+            write_only: config.skip_fence_check,
             ..WorkloadConfig::default()
         },
         router,

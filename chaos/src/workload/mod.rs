@@ -37,6 +37,10 @@ pub struct WorkloadConfig {
     /// Operations stop being started after this many, across all clients.
     pub max_ops: u64,
     pub op_deadline_ms: u64,
+    /// Writes only, no balance reads. Reads always honour the fence, so in a run whose
+    /// services skip the fence check for writes a read's 421 would teach the clients to leave
+    /// the fenced region at once; without reads they keep writing to it, as stale clients do.
+    pub write_only: bool,
 }
 
 /// Default bounds of a workload.
@@ -52,6 +56,7 @@ impl Default for WorkloadConfig {
             duration: Duration::from_secs(DEFAULT_DURATION_S),
             max_ops: DEFAULT_MAX_OPS,
             op_deadline_ms: OP_DEADLINE_MS,
+            write_only: false,
         }
     }
 }
@@ -88,7 +93,7 @@ impl Workload {
         for home in &homes {
             for _ in 0..config.clients_per_region {
                 let prefix = format!("s{}-c{id}", config.seed);
-                let planner = Planner::new(config.seed, id, prefix);
+                let planner = Planner::new(config.seed, id, prefix, config.write_only);
                 clients.spawn(client_loop(
                     shared.clone(),
                     id,

@@ -41,16 +41,19 @@ pub struct Planner {
     next: u64,
     /// Holds acknowledged and not yet settled: (member, hold).
     open_holds: Vec<(Member, Uuid)>,
+    /// No balance reads (see [`super::WorkloadConfig::write_only`]).
+    write_only: bool,
 }
 
 impl Planner {
     /// `prefix` makes references unique across clients and runs.
-    pub fn new(seed: u64, client: u32, prefix: String) -> Planner {
+    pub fn new(seed: u64, client: u32, prefix: String, write_only: bool) -> Planner {
         Planner {
             rng: ChaCha8Rng::seed_from_u64(seed ^ (u64::from(client) << 32)),
             prefix,
             next: 0,
             open_holds: Vec::new(),
+            write_only,
         }
     }
 
@@ -69,7 +72,11 @@ impl Planner {
             return self.settle(member, hold, key);
         }
         let member = own[self.rng.random_range(0..own.len())].clone();
-        let roll = self.rng.random_range(0..100);
+        let roll = if self.write_only {
+            self.rng.random_range(0..WEIGHTS[3])
+        } else {
+            self.rng.random_range(0..100)
+        };
         let base = format!("/v1/members/{}", member.id);
         let (kind, path, body) = if roll < WEIGHTS[0] {
             let spend = self.rng.random_range(EARN_SPEND_MINOR);
