@@ -1,5 +1,5 @@
 # Every command a person needs. `make help` lists them.
-.PHONY: help run test lint fmt crds bench bench-quick standin operator
+.PHONY: help run test lint fmt crds bench bench-quick standin operator chaos-build chaos-smoke chaos sandbox
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -32,3 +32,15 @@ standin: ## Start the Kubernetes API stand-in on :6443 with a kubeconfig in /tmp
 
 operator: ## Start the operator against the stand-in and the embedded database of `make run`
 	KUBECONFIG=/tmp/loyalty-kubeconfig DATABASE_URL="$$(cat .data/pg-url)" cargo run -p loyalty-operator -- --http-addr 127.0.0.1:9090
+
+chaos-build: ## Build the binaries the chaos suite starts (service with its test-only chaos hooks, operator, suite)
+	cargo build -p loyalty-service -p loyalty-operator -p loyalty-chaos --features loyalty-service/chaos-hooks
+
+chaos-smoke: chaos-build ## The two-minute chaos smoke: kill a region, and prove the checker catches a zombie
+	cargo test -p loyalty-chaos --test chaos -- --nocapture
+
+chaos: chaos-build ## Every chaos scenario on a fresh local topology; writes docs/chaos.md, docs/chaos.json, docs/chaos.svg (<30 min)
+	target/debug/loyalty-chaos report --out docs
+
+sandbox: chaos-build ## Three regions, the stand-in and the operator, left running; prints the kubeconfig and URLs
+	target/debug/loyalty-chaos up --keep
