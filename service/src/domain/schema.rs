@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use loyalty_crds::campaign::StackingMode;
 use loyalty_crds::common::{Channel, PartnerCode, ProductType, Tier};
 use serde::Serialize;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -41,12 +41,30 @@ pub(super) fn token(extra: &[u8], max_len: usize, description: &str) -> RefOr<Sc
 
 /// An integer schema bounded on both sides.
 pub fn bounded_integer(min: i64, max: i64, description: &str) -> RefOr<Schema> {
+    integer(min, max, description).into()
+}
+
+/// [`bounded_integer`], or `null`: for an optional request field described by a function
+/// (`schema_with` does not add the `null` that serde accepts for an `Option`).
+pub fn optional_bounded_integer(min: i64, max: i64, description: &str) -> RefOr<Schema> {
+    integer(min, max, description)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .into()
+}
+
+fn integer(min: i64, max: i64, description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
         .minimum(Some(min))
         .maximum(Some(max))
         .description(Some(description))
+}
+
+/// A string schema that also admits `null` (an optional request field, as above).
+fn nullable_string(schema: ObjectBuilder) -> RefOr<Schema> {
+    schema
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .into()
 }
 
@@ -118,9 +136,9 @@ pub fn tier() -> RefOr<Schema> {
     serde_enum(&Tier::ALL, "a member's tier")
 }
 
-/// The booking channels. Listed here with an exhaustive match so that a new channel does
-/// not compile until it is documented.
-pub fn channel() -> RefOr<Schema> {
+/// The booking channels, or `null` for the default. Listed here with an exhaustive match so
+/// that a new channel does not compile until it is documented.
+pub fn optional_channel() -> RefOr<Schema> {
     const ALL: [Channel; 4] = [
         Channel::Web,
         Channel::App,
@@ -130,10 +148,15 @@ pub fn channel() -> RefOr<Schema> {
     match ALL[0] {
         Channel::Web | Channel::App | Channel::CallCenter | Channel::Partner => {}
     }
-    serde_enum(&ALL, "where the booking was made; default web")
+    let names = ALL.map(|c| serde_json::to_value(c).expect("enum serializes"));
+    let schema = ObjectBuilder::new()
+        .enum_values(Some(names.into_iter().chain([serde_json::Value::Null])))
+        .description(Some("where the booking was made; default web"));
+    nullable_string(schema)
 }
 
-/// How a campaign stacks with the others (exhaustive for the same reason as [`channel`]).
+/// How a campaign stacks with the others (exhaustive for the same reason as
+/// [`optional_channel`]).
 pub fn stacking_mode() -> RefOr<Schema> {
     const ALL: [StackingMode; 3] = [
         StackingMode::Exclusive,
@@ -146,9 +169,9 @@ pub fn stacking_mode() -> RefOr<Schema> {
     serde_enum(&ALL, "how the campaign stacks with the others")
 }
 
-/// A partner code, with the pattern its parser checks.
-pub fn partner() -> RefOr<Schema> {
-    string(PartnerCode::PATTERN, "a partner code such as AF").into()
+/// A partner code, with the pattern its parser checks, or `null` for none.
+pub fn optional_partner() -> RefOr<Schema> {
+    nullable_string(string(PartnerCode::PATTERN, "a partner code such as AF"))
 }
 
 #[cfg(test)]

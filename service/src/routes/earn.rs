@@ -58,9 +58,9 @@ struct BookingBody {
     #[schema(schema_with = schema::product)]
     product: String,
     spend: MoneyBody,
-    #[schema(schema_with = schema::channel)]
+    #[schema(schema_with = schema::optional_channel)]
     channel: Option<String>,
-    #[schema(schema_with = schema::partner)]
+    #[schema(schema_with = schema::optional_partner)]
     partner: Option<String>,
     /// When booked (campaigns active then apply); default now; at most 365 days ago.
     booked_at: Option<DateTime<Utc>>,
@@ -210,9 +210,9 @@ struct QuoteBody {
     #[schema(schema_with = schema::product)]
     product: String,
     spend: MoneyBody,
-    #[schema(schema_with = schema::channel)]
+    #[schema(schema_with = schema::optional_channel)]
     channel: Option<String>,
-    #[schema(schema_with = schema::partner)]
+    #[schema(schema_with = schema::optional_partner)]
     partner: Option<String>,
     booked_at: Option<DateTime<Utc>>,
     /// Quote for this member's tier and residency; without it, a Basic member of this region.

@@ -39,7 +39,7 @@ struct HoldBody {
 }
 
 fn ttl_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-    crate::domain::schema::bounded_integer(
+    crate::domain::schema::optional_bounded_integer(
         1,
         MAX_HOLD_TTL_S as i64,
         "seconds until the hold expires",

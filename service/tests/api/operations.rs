@@ -134,3 +134,69 @@ async fn every_routed_operation_is_documented() {
         }
     }
 }
+
+/// The `{name}` parameters of a path template.
+fn template_params(path: &str) -> Vec<&str> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Whether an operation declares `name` as a required path parameter.
+fn declares_path_param(op: &Value, name: &str) -> bool {
+    op["parameters"].as_array().is_some_and(|params| {
+        params
+            .iter()
+            .any(|p| p["name"] == name && p["in"] == "path" && p["required"] == true)
+    })
+}
+
+/// A response's JSON schema, when it has a JSON body.
+fn json_schema(response: &Value) -> Option<&Value> {
+    response["content"]["application/json"].get("schema")
+}
+
+/// Checks one response: a JSON body with a named schema, and for a refusal the error
+/// schema of its status with a non-empty enum of codes. `/readyz`'s 503 is its own body.
+fn check_response(spec: &Value, op: &str, status: &str, response: &Value) {
+    let Some(schema) = json_schema(response) else {
+        assert!(op.ends_with("/metrics"), "{op} {status} has no JSON body");
+        return;
+    };
+    if op.ends_with("/openapi.json") {
+        return;
+    }
+    let name = schema["$ref"].as_str().unwrap_or_default();
+    let name = name.trim_start_matches("#/components/schemas/");
+    let component = &spec["components"]["schemas"][name];
+    assert!(
+        component.is_object(),
+        "{op} {status}: {schema} is not a named schema"
+    );
+    if status.starts_with('2') || op.ends_with("/readyz") {
+        return;
+    }
+    let codes = &component["properties"]["error"]["properties"]["code"]["enum"];
+    assert!(
+        codes.as_array().is_some_and(|c| !c.is_empty()),
+        "{op} {status}: {name} lists no codes"
+    );
+}
+
+#[tokio::test]
+async fn the_document_declares_every_path_parameter_and_a_real_schema_for_every_response() {
+    let app = spawn_app().await;
+    let spec = app.get("/openapi.json").await.body;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for name in template_params(path) {
+                assert!(declares_path_param(op, name), "{method} {path}: {name}");
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                check_response(&spec, &format!("{method} {path}"), status, response);
+            }
+        }
+    }
+}
