@@ -1,5 +1,5 @@
 # Every command a person needs. `make help` lists them.
-.PHONY: help run test lint fmt crds bench bench-quick standin operator chaos-build chaos-smoke chaos sandbox
+.PHONY: help run test lint fmt crds bench bench-quick standin operator chaos-build chaos-smoke chaos sandbox fuzz-api
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -7,8 +7,12 @@ help: ## List the targets
 run: ## Start the loyalty service on the embedded PostgreSQL with demo data (http://127.0.0.1:8080)
 	cargo run -p loyalty-service -- serve --demo
 
-test: lint ## The whole test suite: formatting, clippy, then every test against real PostgreSQL
+test: lint ## The whole test suite: formatting, clippy, every test against real PostgreSQL, then a short schemathesis run
 	cargo test --workspace
+	bash service/tests/fuzz/run-schemathesis.sh
+
+fuzz-api: ## schemathesis against the real service for ~15 minutes, 300 examples per operation
+	bash service/tests/fuzz/run-schemathesis.sh 300 900
 
 lint: ## Formatting and clippy with warnings denied
 	cargo fmt --all --check

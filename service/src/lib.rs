@@ -6,6 +6,7 @@
 //! - [`routes`]: the HTTP API, one module per resource;
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
+pub mod api;
 pub mod config;
 pub mod database;
 pub mod domain;

@@ -50,8 +50,9 @@ pub struct EarnRates {
 
 /// How a booking's base points were computed; stored on the ledger entry so a member can
 /// be told why they got what they got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PointsBreakdown {
+    #[schema(schema_with = super::schema::product)]
     pub product: ProductType,
     /// The exact base points are `numerator / denominator`; multipliers apply to this
     /// fraction so that rounding happens once (see `rules`).
@@ -60,6 +61,7 @@ pub struct PointsBreakdown {
     #[serde(skip)]
     denominator: i128,
     pub amount_minor: i64,
+    #[schema(value_type = super::CurrencyCode)]
     pub currency: String,
     pub eur_rate_ppm: i64,
     pub points_per_eur_milli: i64,

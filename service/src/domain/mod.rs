@@ -5,6 +5,7 @@ pub mod earn;
 mod money;
 mod points;
 pub mod rules;
+pub mod schema;
 mod text;
 
 pub use earn::{

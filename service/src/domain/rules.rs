@@ -81,10 +81,11 @@ impl Default for TierLadder {
 }
 
 /// A campaign's planned grant before caps.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlannedAward {
     pub namespace: String,
     pub name: String,
+    #[schema(schema_with = super::schema::stacking_mode)]
     pub mode: StackingMode,
     pub multiplier_milli: i64,
     pub bonus_points: i64,

@@ -57,6 +57,14 @@ macro_rules! token_type {
                 &self.0
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                super::schema::token($extra, $max, $what)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 

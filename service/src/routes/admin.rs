@@ -3,26 +3,34 @@
 //! Authentication arrives in a later change; deployments must keep `/v1/admin` off the
 //! public ingress until then (docs/operations.md).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::openapi::AdminRefusals;
 use crate::error::ApiError;
 use crate::store::audit::AuditReport;
 use crate::store::sweeps::{SweepLimits, SweepReport};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/audit", get(audit))
-        .route("/v1/admin/jobs/sweep", post(sweep))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(audit))
+        .routes(routes!(sweep))
 }
 
+/// Check every ledger invariant.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "operations",
+    responses((status = 200, description = "the audit report", body = AuditReport), AdminRefusals))]
 #[tracing::instrument(skip_all)]
 async fn audit(State(app): State<AppState>) -> Result<Json<AuditReport>, ApiError> {
     Ok(Json(app.db.audit().await?))
 }
 
+/// One round of hold expiry, lot expiry, vesting and pruning, as the background job runs it.
+#[utoipa::path(post, path = "/v1/admin/jobs/sweep", tag = "operations",
+    responses((status = 200, description = "what the round did", body = SweepReport), AdminRefusals))]
 #[tracing::instrument(skip_all)]
 async fn sweep(State(app): State<AppState>) -> Result<Json<SweepReport>, ApiError> {
     let ladder = app.programme.snapshot().tiers.clone();

@@ -2,18 +2,24 @@
 //! `POST /v1/quote` (what a booking would earn, with its tier and campaign breakdown,
 //! writing nothing).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::routing::post;
-use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use loyalty_crds::common::{Channel, PartnerCode, Tier};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiJson, ApiPath, AppState, IdemKey, at};
-use crate::domain::{Invalid, Money, Points, Reference, Source, parse_product};
+use super::openapi::{MemberWriteRefusals, QuoteRefusals};
+use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
+use crate::api::{Earned, Quote, Reversed, to_body};
+use crate::domain::{
+    CurrencyCode, Invalid, Money, Points, Reference, Source, parse_product, schema,
+};
 use crate::error::ApiError;
 use crate::store::{EarnRequest, EarnWindows, ReverseRequest, Stored, parse_tier, plan_earn};
 
@@ -23,31 +29,42 @@ const MAX_VESTING_DAYS: i64 = 730;
 /// Clock skew tolerated on `booked_at`.
 const MAX_CLOCK_SKEW_S: i64 = 300;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/members/{member_id}/earn", post(earn))
-        .route("/v1/members/{member_id}/reversals", post(reverse))
-        .route("/v1/quote", post(quote))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(earn))
+        .routes(routes!(reverse))
+        .routes(routes!(quote))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Money)]
 pub struct MoneyBody {
+    #[schema(schema_with = schema::amount_minor)]
     amount_minor: i64,
+    #[schema(value_type = CurrencyCode)]
     currency: String,
 }
 
 /// The booking fields shared by earn and quote.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Earn)]
 struct BookingBody {
+    #[schema(value_type = Source)]
     source: String,
+    #[schema(value_type = Reference)]
     booking_ref: String,
+    #[schema(schema_with = schema::product)]
     product: String,
     spend: MoneyBody,
+    #[schema(schema_with = schema::optional_channel)]
     channel: Option<String>,
+    #[schema(schema_with = schema::optional_partner)]
     partner: Option<String>,
+    /// When booked (campaigns active then apply); default now; at most 365 days ago.
     booked_at: Option<DateTime<Utc>>,
+    /// The points stay pending until then (at most 730 days ahead).
     vests_at: Option<DateTime<Utc>>,
 }
 
@@ -109,10 +126,15 @@ impl BookingBody {
     }
 }
 
+/// Earn points for a booking.
+#[utoipa::path(post, path = "/v1/members/{member_id}/earn", tag = "ledger",
+    params(MemberPath, IdemKey), request_body = BookingBody,
+    responses((status = 201, description = "earned, or the booking's original earn replayed", body = Earned),
+        MemberWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key, json))]
 async fn earn(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<BookingBody>,
@@ -142,18 +164,27 @@ async fn earn(
     Ok(stored)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Reverse)]
 struct ReverseBody {
+    #[schema(value_type = Source)]
     source: String,
+    #[schema(value_type = Reference)]
     booking_ref: String,
+    /// Default: all the earn's points not yet reversed.
+    #[schema(value_type = Option<Points>)]
     points: Option<i64>,
 }
 
+/// Reverse an earn (the booking was refunded).
+#[utoipa::path(post, path = "/v1/members/{member_id}/reversals", tag = "ledger",
+    params(MemberPath, IdemKey), request_body = ReverseBody,
+    responses((status = 201, description = "reversed", body = Reversed), MemberWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key, json))]
 async fn reverse(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<ReverseBody>,
@@ -172,18 +203,25 @@ async fn reverse(
     Ok(app.db.reverse(app.region(), member_id, &idem, req).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = QuoteRequest)]
 struct QuoteBody {
+    #[schema(schema_with = schema::product)]
     product: String,
     spend: MoneyBody,
+    #[schema(schema_with = schema::optional_channel)]
     channel: Option<String>,
+    #[schema(schema_with = schema::optional_partner)]
     partner: Option<String>,
     booked_at: Option<DateTime<Utc>>,
     /// Quote for this member's tier and residency; without it, a Basic member of this region.
     member_id: Option<Uuid>,
 }
 
+/// What a booking would earn, with the calculation; writes nothing.
+#[utoipa::path(post, path = "/v1/quote", tag = "ledger", request_body = QuoteBody,
+    responses((status = 200, description = "the quote", body = Quote), QuoteRefusals))]
 #[tracing::instrument(skip_all)]
 async fn quote(
     State(app): State<AppState>,
@@ -226,14 +264,15 @@ async fn quote(
         .tier_points
         .checked_add(campaign_points)
         .ok_or_else(|| ApiError::from(Invalid::new("points_too_large", "too many points")))?;
-    Ok(Json(json!({
-        "points": total,
-        "base_points": breakdown.base_points,
-        "calculation": breakdown,
-        "tier": plan.tier,
-        "tier_multiplier_milli": plan.tier_multiplier_milli,
-        "tier_points": plan.tier_points,
-        "campaigns": plan.campaigns,
-        "note": "campaign points are before per-member caps and budgets, which the earn applies",
+    // Serialized through a `Value` so the keys stay sorted, as clients have always seen them.
+    Ok(Json(to_body(&Quote {
+        points: total,
+        base_points: breakdown.base_points,
+        calculation: breakdown,
+        tier: plan.tier,
+        tier_multiplier_milli: plan.tier_multiplier_milli,
+        tier_points: plan.tier_points,
+        campaigns: plan.campaigns,
+        note: "campaign points are before per-member caps and budgets, which the earn applies",
     })))
 }

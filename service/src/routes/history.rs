@@ -1,34 +1,65 @@
 //! `GET /v1/members/{member_id}/history?limit=&cursor=`: ledger entries, newest first.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
-use uuid::Uuid;
+use utoipa::IntoParams;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiPath, ApiQuery, AppState};
+use super::openapi::MemberReadRefusals;
+use super::{ApiPath, ApiQuery, AppState, MemberPath};
+use crate::domain::schema::bounded_integer;
 use crate::error::ApiError;
 use crate::store::HistoryPage;
 use crate::store::history::ExpiringView;
 use crate::store::history::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/members/{member_id}/history", get(history))
-        .route("/v1/members/{member_id}/expiring", get(expiring))
+/// The `days` window of `expiring`: its default and its bound.
+const DEFAULT_EXPIRING_DAYS: i64 = 30;
+const MAX_EXPIRING_DAYS: i64 = 365;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history))
+        .routes(routes!(expiring))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryParams {
+    /// Entries per page (default 50).
+    #[param(schema_with = limit_schema)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = cursor_schema)]
     cursor: Option<String>,
 }
 
+fn limit_schema() -> RefOr<Schema> {
+    bounded_integer(1, MAX_PAGE_SIZE, "entries per page")
+}
+
+/// A cursor is the sequence number of the last entry of a page: a positive `i64`.
+fn cursor_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[1-9][0-9]*$"))
+        .max_length(Some(18))
+        .into()
+}
+
+/// Ledger entries, newest first.
+#[utoipa::path(get, path = "/v1/members/{member_id}/history", tag = "members",
+    params(MemberPath, HistoryParams),
+    responses((status = 200, description = "one page of entries", body = HistoryPage), MemberReadRefusals))]
 #[tracing::instrument(skip(app, params))]
 async fn history(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
@@ -56,24 +87,36 @@ async fn history(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExpiringParams {
+    /// The window in days (default 30).
+    #[param(schema_with = days_schema)]
     days: Option<i64>,
 }
 
-/// `GET /v1/members/{member_id}/expiring?days=30`: points expiring within `days` (1..=365).
+fn days_schema() -> RefOr<Schema> {
+    bounded_integer(1, MAX_EXPIRING_DAYS, "days ahead")
+}
+
+/// Points expiring within `days`.
+#[utoipa::path(get, path = "/v1/members/{member_id}/expiring", tag = "members",
+    params(MemberPath, ExpiringParams),
+    responses((status = 200, description = "the lots expiring soon", body = ExpiringView), MemberReadRefusals))]
 #[tracing::instrument(skip(app, params))]
 async fn expiring(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     ApiQuery(params): ApiQuery<ExpiringParams>,
 ) -> Result<Json<ExpiringView>, ApiError> {
-    let days = params.days.unwrap_or(30);
-    if !(1..=365).contains(&days) {
-        return Err(
-            ApiError::bad_request("invalid_days", "days must be 1..=365").with_field("days"),
-        );
+    let days = params.days.unwrap_or(DEFAULT_EXPIRING_DAYS);
+    if !(1..=MAX_EXPIRING_DAYS).contains(&days) {
+        return Err(ApiError::bad_request(
+            "invalid_days",
+            format!("days must be 1..={MAX_EXPIRING_DAYS}"),
+        )
+        .with_field("days"));
     }
     Ok(Json(app.db.expiring(app.region(), member_id, days).await?))
 }

@@ -1,43 +1,64 @@
 //! Two-phase redemption: `POST /v1/members/{member_id}/holds`, then
 //! `.../holds/{hold_id}/capture` or `.../holds/{hold_id}/void`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::routing::post;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::Value;
-use uuid::Uuid;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, AppState, IdemKey, at};
+use super::openapi::{BodilessWriteRefusals, MemberWriteRefusals};
+use super::{ApiJson, ApiPath, AppState, HoldPath, IdemKey, MemberPath, at};
+use crate::api::{Held, HoldEnded};
 use crate::config::MAX_HOLD_TTL_S;
 use crate::domain::{Points, Reference};
 use crate::error::ApiError;
 use crate::store::{CaptureRequest, HoldRequest, Stored};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/members/{member_id}/holds", post(hold))
-        .route(
-            "/v1/members/{member_id}/holds/{hold_id}/capture",
-            post(capture),
-        )
-        .route("/v1/members/{member_id}/holds/{hold_id}/void", post(void))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(hold))
+        .routes(routes!(capture))
+        .routes(routes!(void))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Hold)]
 struct HoldBody {
+    #[schema(value_type = Points)]
     points: i64,
+    #[schema(value_type = Reference)]
     reference: String,
+    /// Lifetime of the hold; default `ledger.default_hold_ttl_s`.
+    #[schema(schema_with = ttl_schema)]
     ttl_s: Option<u64>,
 }
 
+fn ttl_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::domain::schema::optional_bounded_integer(
+        1,
+        MAX_HOLD_TTL_S as i64,
+        "seconds until the hold expires",
+    )
+}
+
+/// Hold points for a booking, to capture or void later.
+#[utoipa::path(post, path = "/v1/members/{member_id}/holds", tag = "holds",
+    params(MemberPath, IdemKey), request_body = HoldBody,
+    responses((status = 201, description = "held", body = Held, links(
+        ("capture" = (operation_id = "capture", parameters(
+            ("member_id" = "$response.body#/member_id"), ("hold_id" = "$response.body#/hold_id")))),
+        ("void" = (operation_id = "void", parameters(
+            ("member_id" = "$response.body#/member_id"), ("hold_id" = "$response.body#/hold_id"))))
+    )), MemberWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key, json))]
 async fn hold(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<HoldBody>,
@@ -60,16 +81,23 @@ async fn hold(
     Ok(app.db.hold(app.region(), member_id, &idem, req).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Capture)]
 struct CaptureBody {
+    /// Default: the whole hold; the rest goes back to the member.
+    #[schema(value_type = Option<Points>)]
     points: Option<i64>,
 }
 
+/// Capture a hold fully or partly.
+#[utoipa::path(post, path = "/v1/members/{member_id}/holds/{hold_id}/capture", tag = "holds",
+    params(HoldPath, IdemKey), request_body = CaptureBody,
+    responses((status = 200, description = "captured", body = HoldEnded), MemberWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key, json))]
 async fn capture(
     State(app): State<AppState>,
-    ApiPath((member_id, hold_id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath(HoldPath { member_id, hold_id }): ApiPath<HoldPath>,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<CaptureBody>,
@@ -94,11 +122,14 @@ async fn capture(
     Ok(stored)
 }
 
-/// Takes no body: voiding has no parameters.
+/// Void a hold. Takes no body: voiding has no parameters.
+#[utoipa::path(post, path = "/v1/members/{member_id}/holds/{hold_id}/void", tag = "holds",
+    params(HoldPath, IdemKey),
+    responses((status = 200, description = "voided", body = HoldEnded), BodilessWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key))]
 async fn void(
     State(app): State<AppState>,
-    ApiPath((member_id, hold_id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath(HoldPath { member_id, hold_id }): ApiPath<HoldPath>,
     uri: Uri,
     key: IdemKey,
 ) -> Result<Stored, ApiError> {

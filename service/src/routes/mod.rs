@@ -20,8 +20,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
 
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, Invalid};
@@ -47,7 +51,13 @@ impl AppState {
 
 /// All routes of the API.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    documented().split_for_parts().0
+}
+
+/// All routes with their descriptions: each resource registers its handlers through
+/// `utoipa_axum::routes!`, which adds the route and its `#[utoipa::path]` together.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(members::routes())
         .merge(earn::routes())
         .merge(redeem::routes())
@@ -57,6 +67,24 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
         .merge(health::routes())
         .merge(openapi::routes())
+}
+
+/// The path of every member route.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    /// The member's id.
+    pub member_id: Uuid,
+}
+
+/// The path of a hold's routes.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct HoldPath {
+    /// The member's id.
+    pub member_id: Uuid,
+    /// The hold's id, as the hold's creation answered it.
+    pub hold_id: Uuid,
 }
 
 /// A JSON body: `application/json`, within [`MAX_BODY_BYTES`], well-formed, and matching

@@ -1,152 +1,305 @@
-//! `GET /openapi.json`: the API description. Written by hand next to the routes; a test
-//! checks that every documented operation is routed and every route is documented.
+//! `GET /openapi.json`: the API description, generated from the handlers' `#[utoipa::path]`
+//! attributes and the request and response types (ADR 0012). Routes are registered through
+//! `utoipa_axum::routes!`, so a path is spelled once, in its attribute; a test checks that
+//! every routed operation is documented and every documented one is routed.
+//!
+//! Refusals are documented by status: each status has one error schema whose `code` is the
+//! enum of the codes that status carries, and each operation lists the statuses it can
+//! answer through one of the `*Refusals` groups below.
+//!
+//! No security scheme yet: authentication lands in a later change, and until then
+//! `/v1/admin` must stay off the public ingress (routes/admin.rs).
 
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
-use super::AppState;
+use axum::Json;
+use axum::http::StatusCode;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{
+    ContentBuilder, OpenApi as Document, Ref, RefOr, Required, Response, ResponseBuilder, Schema,
+};
+use utoipa::{IntoParams, IntoResponses, OpenApi, PartialSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(spec()) }))
+use super::{AppState, IdemKey};
+use crate::domain::IdempotencyKey;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
-fn error_responses(codes: &[(&str, &str)]) -> Value {
-    let mut out = serde_json::Map::new();
-    for (status, description) in codes {
-        out.insert(
-            (*status).to_owned(),
-            json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
-        );
-    }
-    Value::Object(out)
+/// The document's fixed parts; the paths and schemas come from the routers.
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "Loyalty service",
+    version = "1.0.0",
+    description = "Earn, redeem and hold points on a serializable ledger. Every refusal is \
+        `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}` with a stable `code`. \
+        No authentication yet: it lands in a later change (keep /v1/admin off the public ingress)."
+))]
+struct Base;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "the OpenAPI 3.1 description of this API", body = Object)))]
+async fn openapi_json() -> Json<&'static Document> {
+    Json(spec())
 }
 
-/// One operation: summary, optional JSON body schema, success status and error statuses.
-fn op(
-    summary: &str,
-    body: Option<&str>,
-    ok: &str,
-    errors: &[(&str, &str)],
-    mutating: bool,
-) -> Value {
-    let mut responses = error_responses(errors);
-    responses[ok] = json!({ "description": "success", "content": { "application/json": { "schema": { "type": "object" } } } });
-    let mut operation = json!({ "summary": summary, "responses": responses });
-    if let Some(schema) = body {
-        operation["requestBody"] = json!({
-            "required": true,
-            "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
-        });
-    }
-    if mutating {
-        operation["parameters"] = json!([{
-            "name": "Idempotency-Key", "in": "header", "required": false,
-            "description": "Makes the request safe to retry: a replay returns the original response; the same key with a different body is 409.",
-            "schema": { "type": "string", "maxLength": 255 }
-        }]);
-    }
-    operation
-}
-
-const BAD: (&str, &str) = ("400", "malformed JSON, bad path, query or header");
-const UNPROCESSABLE: (&str, &str) = (
-    "422",
-    "a value is out of range or unknown, or a business rule refuses it",
-);
-const NOT_FOUND: (&str, &str) = ("404", "unknown member, hold or earn");
-const CONFLICT: (&str, &str) = (
-    "409",
-    "idempotency key reused, illegal transition, duplicate",
-);
-const MISDIRECTED: (&str, &str) = (
-    "421",
-    "the member is served by another region; see error.details.endpoint",
-);
-const TOO_LARGE: (&str, &str) = ("413", "body over 16 KiB");
-const MEDIA: (&str, &str) = ("415", "body is not application/json");
-const BUSY: (&str, &str) = (
-    "503",
-    "contention or database unavailable; retry with the same Idempotency-Key",
-);
-
-pub fn spec() -> Value {
-    let write = [
-        BAD,
-        NOT_FOUND,
-        CONFLICT,
-        MISDIRECTED,
-        TOO_LARGE,
-        MEDIA,
-        UNPROCESSABLE,
-        BUSY,
-    ];
-    let read = [BAD, NOT_FOUND, MISDIRECTED, BUSY];
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Loyalty service", "version": "1.0.0",
-                  "description": "Earn, redeem and hold points; serializable ledger. Errors are {\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}." },
-        "paths": {
-            "/v1/members": { "post": op("Enrol a member", Some("Enrol"), "201", &write, true) },
-            "/v1/members/{member_id}": { "get": op("Get a member", None, "200", &read, false) },
-            "/v1/members/{member_id}/balance": { "get": op("Get a member's balance", None, "200", &read, false) },
-            "/v1/members/{member_id}/earn": { "post": op("Earn points for a booking", Some("Earn"), "201", &write, true) },
-            "/v1/members/{member_id}/reversals": { "post": op("Reverse an earn (refund)", Some("Reverse"), "201", &write, true) },
-            "/v1/members/{member_id}/redeem": { "post": op("Redeem points", Some("Redeem"), "201", &write, true) },
-            "/v1/members/{member_id}/holds": { "post": op("Hold points", Some("Hold"), "201", &write, true) },
-            "/v1/members/{member_id}/holds/{hold_id}/capture": { "post": op("Capture a hold fully or partly", Some("Capture"), "200", &write, true) },
-            "/v1/members/{member_id}/holds/{hold_id}/void": { "post": op("Void a hold", None, "200", &write, true) },
-            "/v1/members/{member_id}/history": { "get": op("Ledger entries, newest first (query: limit 1..=200, cursor)", None, "200", &read, false) },
-            "/v1/members/{member_id}/expiring": { "get": op("Points expiring within `days` (1..=365, default 30)", None, "200", &read, false) },
-            "/v1/members/{member_id}/transfers": { "post": op("Transfer points to a member of the same residency group", Some("Transfer"), "201", &write, true) },
-            "/v1/members/{member_id}/rank": { "get": op("The member's rank in their residency group, with k neighbours each way (k 1..=10)", None, "200", &read, false) },
-            "/v1/leaderboard": { "get": op("Top members of this region's residency group under proxy names (top 1..=100)", None, "200", &[BAD, BUSY], false) },
-            "/v1/quote": { "post": op("Points a booking would earn; writes nothing", Some("Quote"), "200", &[BAD, TOO_LARGE, MEDIA, UNPROCESSABLE], false) },
-            "/v1/admin/audit": { "get": op("Check every ledger invariant", None, "200", &[BUSY], false) },
-            "/v1/admin/jobs/sweep": { "post": op("One round of hold expiry, lot expiry and vesting", None, "200", &[BUSY], false) },
-            "/healthz": { "get": op("Liveness", None, "200", &[], false) },
-            "/readyz": { "get": op("Readiness: database reachable and region active", None, "200", &[("503", "not ready")], false) },
-            "/metrics": { "get": op("Prometheus metrics (text format)", None, "200", &[], false) },
-            "/openapi.json": { "get": op("This document", None, "200", &[], false) }
-        },
-        "components": { "schemas": schemas() }
+/// The whole document, built once.
+pub fn spec() -> &'static Document {
+    static SPEC: OnceLock<Document> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let (_, mut doc) = OpenApiRouter::with_openapi(Base::openapi())
+            .merge(super::documented())
+            .split_for_parts();
+        let components = doc.components.get_or_insert_with(Default::default);
+        for refusal in REFUSALS {
+            components
+                .schemas
+                .insert(refusal.schema_name.to_owned(), refusal.schema());
+        }
+        doc
     })
 }
 
-fn schemas() -> Value {
-    let reference = json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/#-]*$" });
-    let source = json!({ "type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$" });
-    let points = json!({ "type": "integer", "minimum": 1, "maximum": 1_000_000_000 });
-    let money = json!({ "type": "object", "additionalProperties": false, "required": ["amount_minor", "currency"],
-        "properties": { "amount_minor": { "type": "integer", "minimum": 1, "maximum": 10_000_000_000_000_i64 },
-                        "currency": { "type": "string", "pattern": "^[A-Z]{3}$" } } });
-    let product = json!({ "type": "string", "enum": ["hotel", "flight", "car", "experience"] });
-    let channel = json!({ "type": "string", "enum": ["web", "app", "call-center", "partner"], "default": "web" });
-    let partner = json!({ "type": "string", "pattern": "^[A-Z0-9]{2,16}$" });
-    json!({
-        "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
-            "required": ["code", "message"],
-            "properties": { "code": { "type": "string" }, "message": { "type": "string" },
-                            "field": { "type": "string" }, "details": { "type": "object" } } } } },
-        "Enrol": { "type": "object", "additionalProperties": false, "required": ["external_id", "country"],
-            "properties": { "external_id": { "type": "string", "maxLength": 128 }, "country": { "type": "string", "pattern": "^[A-Z]{2}$" } } },
-        "Earn": { "type": "object", "additionalProperties": false, "required": ["source", "booking_ref", "product", "spend"],
-            "properties": { "source": source, "booking_ref": reference, "product": product, "spend": money,
-                            "channel": channel, "partner": partner,
-                            "booked_at": { "type": "string", "format": "date-time", "description": "when booked (campaigns active then apply); default now; at most 365 days ago" },
-                            "vests_at": { "type": "string", "format": "date-time", "description": "points stay pending until then (at most 730 days ahead)" } } },
-        "Reverse": { "type": "object", "additionalProperties": false, "required": ["source", "booking_ref"],
-            "properties": { "source": source, "booking_ref": reference, "points": points } },
-        "Redeem": { "type": "object", "additionalProperties": false, "required": ["points", "reference"],
-            "properties": { "points": points, "reference": reference } },
-        "Hold": { "type": "object", "additionalProperties": false, "required": ["points", "reference"],
-            "properties": { "points": points, "reference": reference, "ttl_s": { "type": "integer", "minimum": 1, "maximum": 604_800 } } },
-        "Transfer": { "type": "object", "additionalProperties": false, "required": ["to_member_id", "points", "reference"],
-            "properties": { "to_member_id": { "type": "string", "format": "uuid" }, "points": points, "reference": reference } },
-        "Capture": { "type": "object", "additionalProperties": false, "properties": { "points": points } },
-        "Quote": { "type": "object", "additionalProperties": false, "required": ["product", "spend"],
-            "properties": { "product": product, "spend": money, "channel": channel, "partner": partner,
-                            "booked_at": { "type": "string", "format": "date-time" },
-                            "member_id": { "type": "string", "format": "uuid", "description": "quote with this member's tier" } } }
-    })
+/// One refusal status: its error schema's name, when it is answered and its codes.
+struct Refusal {
+    status: StatusCode,
+    schema_name: &'static str,
+    when: &'static str,
+    codes: &'static [&'static str],
+}
+
+/// Every refusal code the API answers, by status (docs/api.md has the same table). The
+/// fuzzer's response-schema check fails on a code missing here.
+const REFUSALS: &[Refusal] = &[
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        schema_name: "BadRequestError",
+        when: "malformed JSON, or a bad path, query or header",
+        codes: &[
+            "malformed_json",
+            "invalid_path",
+            "invalid_query",
+            "invalid_limit",
+            "invalid_cursor",
+            "invalid_days",
+            "invalid_idempotency_key",
+        ],
+    },
+    Refusal {
+        status: StatusCode::NOT_FOUND,
+        schema_name: "NotFoundError",
+        when: "unknown member, hold, earn or recipient",
+        codes: &[
+            "member_not_found",
+            "hold_not_found",
+            "earn_not_found",
+            "recipient_not_found",
+            // A path parameter left empty (`/v1/members//balance`) matches no route.
+            "route_not_found",
+        ],
+    },
+    Refusal {
+        status: StatusCode::CONFLICT,
+        schema_name: "ConflictError",
+        when: "an Idempotency-Key reused with another request, a duplicate, or an illegal transition",
+        codes: &[
+            "idempotency_key_reused",
+            "member_exists",
+            "booking_already_earned",
+            "hold_not_active",
+            "hold_expired",
+            "already_reversed",
+            "ledger_inconsistent",
+        ],
+    },
+    Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        schema_name: "PayloadTooLargeError",
+        when: "a body over 16 KiB",
+        codes: &["body_too_large"],
+    },
+    Refusal {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        schema_name: "UnsupportedMediaTypeError",
+        when: "a body that is not application/json",
+        codes: &["unsupported_media_type"],
+    },
+    Refusal {
+        status: StatusCode::MISDIRECTED_REQUEST,
+        schema_name: "WrongRegionError",
+        when: "the member is served by another region: retry at error.details.endpoint",
+        codes: &["wrong_region"],
+    },
+    Refusal {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        schema_name: "UnprocessableError",
+        when: "a value out of range or unknown, or a business rule refuses the request",
+        codes: &[
+            "invalid_body",
+            "invalid_points",
+            "points_too_large",
+            "invalid_amount",
+            "amount_too_large",
+            "invalid_currency",
+            "unknown_currency",
+            "unknown_product",
+            "no_points",
+            "invalid_reference",
+            "invalid_source",
+            "invalid_external_id",
+            "invalid_country",
+            "unsupported_country",
+            "insufficient_points",
+            "capture_exceeds_hold",
+            "reversal_exceeds_earn",
+            "invalid_ttl",
+            "points_overflow",
+            "unknown_channel",
+            "invalid_partner",
+            "invalid_booked_at",
+            "invalid_vests_at",
+            "transfer_across_residency_groups",
+            "transfer_to_self",
+            "transfer_too_large",
+            "transfer_limit_reached",
+        ],
+    },
+    Refusal {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        schema_name: "InternalError",
+        when: "an internal failure; the cause is only in the logs",
+        codes: &["internal"],
+    },
+    Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        schema_name: "UnavailableError",
+        when: "contention, or the database or this region unavailable: retry with the same Idempotency-Key",
+        codes: &[
+            "contention",
+            "database_unavailable",
+            "region_unknown",
+            "commit_unknown",
+        ],
+    },
+];
+
+impl Refusal {
+    fn of(status: StatusCode) -> &'static Refusal {
+        REFUSALS
+            .iter()
+            .find(|r| r.status == status)
+            .expect("every refusal status is in REFUSALS")
+    }
+
+    /// `{"error": {"code", "message", "field"?, "details"?}}` with this status's codes.
+    fn schema(&self) -> RefOr<Schema> {
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let error = ObjectBuilder::new()
+            .property("code", text().enum_values(Some(self.codes.iter().copied())))
+            .property("message", text())
+            .property(
+                "field",
+                text().description(Some("the request field at fault")),
+            )
+            .property(
+                "details",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(
+                        "machine-readable context, e.g. the serving region on 421",
+                    )),
+            )
+            .required("code")
+            .required("message");
+        ObjectBuilder::new()
+            .property("error", error)
+            .required("error")
+            .into()
+    }
+
+    fn response(&self) -> RefOr<Response> {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(self.schema_name)))
+            .build();
+        ResponseBuilder::new()
+            .description(self.when)
+            .content("application/json", content)
+            .into()
+    }
+}
+
+/// Declares a group of refusal statuses an operation can answer, for `responses(...)`.
+macro_rules! refusals {
+    ($(#[$doc:meta])* $name:ident: $($status:ident),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                [$(StatusCode::$status),+]
+                    .into_iter()
+                    .map(|s| (s.as_u16().to_string(), Refusal::of(s).response()))
+                    .collect()
+            }
+        }
+    };
+}
+
+refusals!(
+    /// A write on a member that takes a JSON body.
+    MemberWriteRefusals: BAD_REQUEST, NOT_FOUND, CONFLICT, PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE, MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY,
+        INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// A write on a member without a body (voiding a hold).
+    BodilessWriteRefusals: BAD_REQUEST, NOT_FOUND, CONFLICT, MISDIRECTED_REQUEST,
+        INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// Enrolment: no member yet, so no 404.
+    EnrolRefusals: BAD_REQUEST, CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
+        MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// A read of one member's data.
+    MemberReadRefusals: BAD_REQUEST, NOT_FOUND, MISDIRECTED_REQUEST, INTERNAL_SERVER_ERROR,
+        SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// A quote: a body, and optionally a member to quote for.
+    QuoteRefusals: BAD_REQUEST, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
+        MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// A read of this region's residency group (the leaderboard).
+    GroupReadRefusals: BAD_REQUEST, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// An operator endpoint without parameters.
+    AdminRefusals: INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+
+/// The optional `Idempotency-Key` header of every write.
+impl IntoParams for IdemKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "makes the request safe to retry: a replay returns the original response with \
+                     `idempotent-replayed: true`; the same key with another request is 409",
+                ))
+                .schema(Some(IdempotencyKey::schema()))
+                .build(),
+        ]
+    }
 }

@@ -1,32 +1,41 @@
 //! `POST /v1/members/{member_id}/redeem`: direct redemption.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::routing::post;
 use serde::Deserialize;
-use uuid::Uuid;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, AppState, IdemKey, at};
+use super::openapi::MemberWriteRefusals;
+use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
+use crate::api::Redeemed;
 use crate::domain::{Points, Reference};
 use crate::error::ApiError;
 use crate::store::{RedeemRequest, Stored};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/members/{member_id}/redeem", post(redeem))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(redeem))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Redeem)]
 struct RedeemBody {
+    #[schema(value_type = Points)]
     points: i64,
+    #[schema(value_type = Reference)]
     reference: String,
 }
 
+/// Redeem points.
+#[utoipa::path(post, path = "/v1/members/{member_id}/redeem", tag = "ledger",
+    params(MemberPath, IdemKey), request_body = RedeemBody,
+    responses((status = 201, description = "redeemed", body = Redeemed), MemberWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key, json))]
 async fn redeem(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<RedeemBody>,

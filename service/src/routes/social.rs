@@ -1,39 +1,54 @@
 //! Member-to-member features: `POST /v1/members/{member_id}/transfers`,
 //! `GET /v1/leaderboard?top=` and `GET /v1/members/{member_id}/rank?k=`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiJson, ApiPath, ApiQuery, AppState, IdemKey, at};
+use super::openapi::{GroupReadRefusals, MemberReadRefusals, MemberWriteRefusals};
+use super::{ApiJson, ApiPath, ApiQuery, AppState, IdemKey, MemberPath, at};
+use crate::api::{Leaderboard, Transferred, to_body};
+use crate::config::Config;
+use crate::domain::schema::bounded_integer;
 use crate::domain::{Points, Reference};
 use crate::error::ApiError;
 use crate::store::leaderboard::Neighbourhood;
 use crate::store::{Stored, TransferRequest};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/members/{member_id}/transfers", post(transfer))
-        .route("/v1/leaderboard", get(top))
-        .route("/v1/members/{member_id}/rank", get(rank))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(transfer))
+        .routes(routes!(top))
+        .routes(routes!(rank))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Transfer)]
 struct TransferBody {
+    /// A member of the same residency group.
     to_member_id: Uuid,
+    #[schema(value_type = Points)]
     points: i64,
+    #[schema(value_type = Reference)]
     reference: String,
 }
 
+/// Transfer points to a member of the same residency group.
+#[utoipa::path(post, path = "/v1/members/{member_id}/transfers", tag = "social",
+    params(MemberPath, IdemKey), request_body = TransferBody,
+    responses((status = 201, description = "transferred", body = Transferred), MemberWriteRefusals))]
 #[tracing::instrument(skip(app, uri, key, json))]
 async fn transfer(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<TransferBody>,
@@ -68,13 +83,29 @@ fn bounded(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TopParams {
+    /// How many standings (default 10).
+    #[param(schema_with = top_schema)]
     top: Option<i64>,
 }
 
-/// The top of this region's residency group: a region never shows another group's members.
+/// Documented with the default bound; an operator who configures another answers beyond
+/// it with 400 `invalid_limit`, which is documented too.
+fn top_schema() -> RefOr<Schema> {
+    bounded_integer(
+        1,
+        Config::default().leaderboard.max_top,
+        "standings to list",
+    )
+}
+
+/// The top members of this region's residency group, under proxy names: a region never
+/// shows another group's members.
+#[utoipa::path(get, path = "/v1/leaderboard", tag = "social", params(TopParams),
+    responses((status = 200, description = "the standings", body = Leaderboard), GroupReadRefusals))]
 #[tracing::instrument(skip_all)]
 async fn top(
     State(app): State<AppState>,
@@ -91,21 +122,38 @@ async fn top(
         .db
         .leaderboard_top(&group, n, app.config.leaderboard.name_key.expose())
         .await?;
-    Ok(Json(
-        json!({ "residency_group": group, "standings": standings }),
-    ))
+    Ok(Json(to_body(&Leaderboard {
+        residency_group: group,
+        standings,
+    })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct RankParams {
+    /// Neighbours listed each way (default 3).
+    #[param(schema_with = k_schema)]
     k: Option<i64>,
 }
 
+fn k_schema() -> RefOr<Schema> {
+    bounded_integer(
+        1,
+        Config::default().leaderboard.max_neighbours,
+        "neighbours each way",
+    )
+}
+
+/// The member's rank in their residency group, with neighbours each way.
+#[utoipa::path(get, path = "/v1/members/{member_id}/rank", tag = "social",
+    params(MemberPath, RankParams),
+    responses((status = 200, description = "the member and their neighbours", body = Neighbourhood),
+        MemberReadRefusals))]
 #[tracing::instrument(skip(app, params))]
 async fn rank(
     State(app): State<AppState>,
-    ApiPath(member_id): ApiPath<Uuid>,
+    ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     ApiQuery(params): ApiQuery<RankParams>,
 ) -> Result<Json<Neighbourhood>, ApiError> {
     let k = bounded(params.k, 3, app.config.leaderboard.max_neighbours, "k")?;

@@ -22,14 +22,15 @@ use crate::error::Result;
 /// Mismatches listed in one report; the count is always exact.
 const MAX_LISTED_MISMATCHES: usize = 1_000;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Mismatch {
     pub member_id: Option<Uuid>,
+    #[schema(value_type = String)]
     pub check: &'static str,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct AuditReport {
     pub members_checked: i64,
     pub entries_checked: i64,

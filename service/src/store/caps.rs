@@ -14,9 +14,12 @@ use crate::domain::rules::{CampaignEntry, PlannedAward};
 use crate::error::Result;
 
 /// A campaign's grant after caps, as recorded on the ledger entry.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = GrantedCampaign)]
 pub struct Granted {
+    /// `namespace/name` of the campaign.
     pub campaign: String,
+    #[schema(schema_with = crate::domain::schema::stacking_mode)]
     pub mode: loyalty_crds::campaign::StackingMode,
     pub multiplier_milli: i64,
     pub bonus_points: i64,
@@ -24,6 +27,7 @@ pub struct Granted {
     pub points: i64,
     /// `per_member_cap` or `budget` when a limit cut the grant.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub capped_by: Option<&'static str>,
 }
 

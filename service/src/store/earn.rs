@@ -8,7 +8,7 @@ use loyalty_crds::campaign::EarnContext;
 use loyalty_crds::common::{
     Channel, CurrencyCode, Money as ApiMoney, PartnerCode, RegionName, ResidencyGroup, Tier,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{Balance, member_ctx};
@@ -16,6 +16,7 @@ use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Programme, Stored, caps, lots, now_micros, tiers};
+use crate::api::{BalanceAfter, EarnExplanation, Earned, Reversed, to_body};
 use crate::domain::rules::{self, EarnPlan};
 use crate::domain::{
     Money, Points, PointsBreakdown, ProductType, Reference, Source, compute_base_points,
@@ -52,14 +53,14 @@ pub struct ReverseRequest {
 }
 
 /// The balance as it stands after a write, included in every mutating response.
-pub fn balance_json(b: &Balance) -> Value {
-    json!({
-        "available": b.available,
-        "pending": b.pending,
-        "held": b.held,
-        "lifetime": b.lifetime,
-        "qualifying": b.qualifying,
-    })
+pub fn balance_after(b: &Balance) -> BalanceAfter {
+    BalanceAfter {
+        available: b.available,
+        pending: b.pending,
+        held: b.held,
+        lifetime: b.lifetime,
+        qualifying: b.qualifying,
+    }
 }
 
 /// The campaign-evaluation context of a booking for this member.
@@ -190,13 +191,13 @@ async fn earn_unit(
             ..Deltas::default()
         },
     };
-    let explanation = json!({
-        "calculation": breakdown,
-        "tier": plan.tier,
-        "tier_multiplier_milli": plan.tier_multiplier_milli,
-        "tier_points": plan.tier_points,
-        "campaigns": granted,
-    });
+    let explanation = EarnExplanation {
+        calculation: breakdown,
+        tier: plan.tier,
+        tier_multiplier_milli: plan.tier_multiplier_milli,
+        tier_points: plan.tier_points,
+        campaigns: granted,
+    };
     // Every write is queued: the entry, the lot, the earn record and the balance go out with
     // the idempotency record and COMMIT, in one round trip.
     let appended = ctx
@@ -214,7 +215,7 @@ async fn earn_unit(
                 source: Some(req.source.as_str()),
                 reference: Some(req.booking_ref.as_str()),
                 hold_id: None,
-                details: explanation.clone(),
+                details: to_body(&explanation),
             },
         )
         .await?;
@@ -250,23 +251,19 @@ async fn earn_unit(
     } else {
         None
     };
-    let mut body = json!({
-        "entry_id": appended.id,
-        "member_id": member_id,
-        "points": points,
-        "pending": pending.is_some(),
-        "vests_at": pending,
-        "source": req.source.as_str(),
-        "booking_ref": req.booking_ref.as_str(),
-        "expires_at": expires_at,
-        "balance": balance_json(&ctx.balance),
+    let body = to_body(&Earned {
+        entry_id: appended.id,
+        member_id,
+        points,
+        pending: pending.is_some(),
+        vests_at: pending,
+        source: req.source.as_str().to_owned(),
+        booking_ref: req.booking_ref.as_str().to_owned(),
+        expires_at,
+        balance: balance_after(&ctx.balance),
+        explanation,
+        tier_upgraded_to: new_tier,
     });
-    body.as_object_mut()
-        .expect("object")
-        .extend(explanation.as_object().expect("object").clone());
-    if let Some(tier) = new_tier {
-        body["tier_upgraded_to"] = json!(tier);
-    }
     lots::create(tx, lot, now).await?;
     tx.write(
         "INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) \
@@ -402,13 +399,13 @@ async fn reverse_unit(
     )
     .await?;
     ctx.write_balance(tx, now).await?;
-    let body = json!({
-        "entry_id": entry.id,
-        "member_id": member_id,
-        "reversed": requested,
-        "clawed_back": clawed_back,
-        "shortfall": shortfall,
-        "balance": balance_json(&ctx.balance),
+    let body = to_body(&Reversed {
+        entry_id: entry.id,
+        member_id,
+        reversed: requested,
+        clawed_back,
+        shortfall,
+        balance: balance_after(&ctx.balance),
     });
     Ok(Output {
         status: StatusCode::CREATED,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Db;
@@ -14,7 +15,8 @@ pub const MAX_PAGE_SIZE: i64 = 200;
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 const _: () = assert!(DEFAULT_PAGE_SIZE <= MAX_PAGE_SIZE);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = LedgerEntry)]
 pub struct EntryView {
     pub entry_id: Uuid,
     pub seq: i64,
@@ -27,12 +29,14 @@ pub struct EntryView {
     pub source: Option<String>,
     pub reference: Option<String>,
     pub hold_id: Option<Uuid>,
+    /// What the entry did, by kind: the calculation of an earn, the lots a redemption took.
+    #[schema(value_type = Object)]
     pub details: Value,
     pub region: String,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryPage {
     pub entries: Vec<EntryView>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
@@ -95,7 +99,8 @@ impl Db {
 }
 
 /// Points that will expire soon, for notifications ("30/7/1 days left").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Expiring)]
 pub struct ExpiringView {
     pub member_id: Uuid,
     pub within_days: i64,
@@ -103,7 +108,7 @@ pub struct ExpiringView {
     pub lots: Vec<ExpiringLot>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ExpiringLot {
     pub lot_id: Uuid,
     pub points: i64,

@@ -10,13 +10,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
-use super::earn::balance_json;
+use super::earn::balance_after;
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
 use super::redeem::ensure_available;
 use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Stored, now_micros};
+use crate::api::{Held, HoldEnded, HoldState, to_body};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Error, Result};
 
@@ -186,14 +187,14 @@ async fn hold_unit(
     )
     .await?;
     ctx.write_balance(tx, now).await?;
-    let body = json!({
-        "hold_id": hold_id,
-        "member_id": member_id,
-        "points": points,
-        "reference": req.reference.as_str(),
-        "state": "active",
-        "expires_at": expires_at,
-        "balance": balance_json(&ctx.balance),
+    let body = to_body(&Held {
+        hold_id,
+        member_id,
+        points,
+        reference: req.reference.as_str().to_owned(),
+        state: HoldState::Active,
+        expires_at,
+        balance: balance_after(&ctx.balance),
     });
     Ok(Output {
         status: StatusCode::CREATED,
@@ -254,13 +255,13 @@ async fn capture_unit(
     .await?;
     set_state(tx, hold_id, "captured", captured, now).await?;
     ctx.write_balance(tx, now).await?;
-    let body = json!({
-        "hold_id": hold_id,
-        "member_id": member_id,
-        "state": "captured",
-        "captured": captured,
-        "released": released,
-        "balance": balance_json(&ctx.balance),
+    let body = to_body(&HoldEnded {
+        hold_id,
+        member_id,
+        state: HoldState::Captured,
+        captured: Some(captured),
+        released,
+        balance: balance_after(&ctx.balance),
     });
     Ok(Output {
         status: StatusCode::OK,
@@ -289,12 +290,13 @@ async fn end_hold(
 async fn void_unit(tx: &Tx<'_>, region: &str, member_id: Uuid, hold_id: Uuid) -> Result<Output> {
     let (mut ctx, hold) = member_and_hold(tx, region, member_id, hold_id).await?;
     let released = end_hold(tx, &mut ctx, &hold, "voided", "hold voided").await?;
-    let body = json!({
-        "hold_id": hold_id,
-        "member_id": member_id,
-        "state": "voided",
-        "released": released,
-        "balance": balance_json(&ctx.balance),
+    let body = to_body(&HoldEnded {
+        hold_id,
+        member_id,
+        state: HoldState::Voided,
+        captured: None,
+        released,
+        balance: balance_after(&ctx.balance),
     });
     Ok(Output {
         status: StatusCode::OK,

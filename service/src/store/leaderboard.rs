@@ -65,7 +65,7 @@ pub fn proxy_name(key: &str, member_id: Uuid) -> String {
     )
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Standing {
     pub rank: i64,
     pub display_name: String,
@@ -74,7 +74,7 @@ pub struct Standing {
     pub you: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Neighbourhood {
     pub residency_group: String,
     pub above: Vec<Standing>,

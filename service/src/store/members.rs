@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::ClientWrapper;
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::context::{RegionRow, check_serves, region_row};
@@ -12,7 +13,7 @@ use super::idempotency::Output;
 use super::ledger::genesis_hash;
 use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Stored, now_micros};
-use crate::domain::{CountryCode, ExternalId};
+use crate::domain::{CountryCode, ExternalId, schema};
 use crate::error::{ApiError, Result};
 
 /// The window of the balance's `expiring_soon` figure.
@@ -24,18 +25,23 @@ pub struct EnrolRequest {
     pub country: CountryCode,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Member)]
 pub struct MemberView {
     pub member_id: Uuid,
+    #[schema(value_type = ExternalId)]
     pub external_id: String,
+    #[schema(value_type = CountryCode)]
     pub country: String,
     pub home_region: String,
     pub residency_group: String,
+    #[schema(schema_with = schema::tier)]
     pub tier: String,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Balance)]
 pub struct BalanceView {
     pub member_id: Uuid,
     pub available: i64,
@@ -43,6 +49,7 @@ pub struct BalanceView {
     pub held: i64,
     pub lifetime: i64,
     pub qualifying: i64,
+    #[schema(schema_with = schema::tier)]
     pub tier: String,
     /// Points of lots expiring within the next 30 days.
     pub expiring_soon: i64,
@@ -138,7 +145,7 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
     };
     Ok(Output {
         status: StatusCode::CREATED,
-        body: json!(view),
+        body: crate::api::to_body(&view),
         home_region,
         replayed: false,
     })

@@ -7,7 +7,7 @@
 //! failures.
 
 pub mod audit;
-mod caps;
+pub mod caps;
 mod context;
 mod earn;
 pub mod history;

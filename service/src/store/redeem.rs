@@ -5,11 +5,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
-use super::earn::balance_json;
+use super::earn::balance_after;
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::tx::Tx;
 use super::{Db, IdemRequest, Stored, lots, now_micros};
+use crate::api::{Redeemed, to_body};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Result};
 
@@ -67,12 +68,12 @@ async fn redeem_unit(
         )
         .await?;
     ctx.write_balance(tx, now).await?;
-    let body = json!({
-        "entry_id": entry.id,
-        "member_id": member_id,
-        "points": points,
-        "reference": req.reference.as_str(),
-        "balance": balance_json(&ctx.balance),
+    let body = to_body(&Redeemed {
+        entry_id: entry.id,
+        member_id,
+        points,
+        reference: req.reference.as_str().to_owned(),
+        balance: balance_after(&ctx.balance),
     });
     Ok(Output {
         status: StatusCode::CREATED,

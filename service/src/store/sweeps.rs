@@ -26,7 +26,7 @@ use super::{Db, now_micros, tiers};
 use crate::domain::rules::TierLadder;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SweepReport {
     pub holds_expired: u64,
     pub lots_expired: u64,

@@ -9,13 +9,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::member_ctx;
-use super::earn::balance_json;
+use super::earn::balance_after;
 use super::idempotency::Output;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, NewLot};
 use super::redeem::ensure_available;
 use super::tx::Tx;
 use super::{Db, IdemRequest, Stored, now_micros};
+use crate::api::{Transferred, to_body};
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Result};
 
@@ -161,14 +162,14 @@ async fn transfer_unit(
     }
     sender.write_balance(tx, now).await?;
     recipient.write_balance(tx, now).await?;
-    let body = json!({
-        "transfer_id": transfer_id,
-        "entry_id": out.id,
-        "from_member_id": from,
-        "to_member_id": req.to,
-        "points": points,
-        "reference": req.reference.as_str(),
-        "balance": balance_json(&sender.balance),
+    let body = to_body(&Transferred {
+        transfer_id,
+        entry_id: out.id,
+        from_member_id: from,
+        to_member_id: req.to,
+        points,
+        reference: req.reference.as_str().to_owned(),
+        balance: balance_after(&sender.balance),
     });
     Ok(Output {
         status: StatusCode::CREATED,

@@ -1,0 +1,222 @@
+//! The bodies of the API's successful responses to writes, quotes and probes: what clients
+//! see, serialized through these types and described by them in the OpenAPI document.
+//!
+//! The store still keeps each write's response as JSON (the idempotency record replays it
+//! byte for byte), so it builds these types and stores their serialization; JSON objects
+//! serialize with sorted keys either way, so the bytes clients see are what they were when
+//! the bodies were `json!` literals.
+
+use chrono::{DateTime, Utc};
+use loyalty_crds::common::Tier;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::rules::PlannedAward;
+use crate::domain::{PointsBreakdown, schema};
+use crate::store::caps::Granted;
+
+/// The balance as it stands after a write, included in every write's response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BalanceAfter {
+    pub available: i64,
+    pub pending: i64,
+    pub held: i64,
+    pub lifetime: i64,
+    pub qualifying: i64,
+}
+
+/// How an earn's points were computed; also the details of its ledger entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EarnExplanation {
+    pub calculation: PointsBreakdown,
+    #[schema(schema_with = schema::tier)]
+    pub tier: Tier,
+    pub tier_multiplier_milli: i64,
+    pub tier_points: i64,
+    /// Each campaign's grant after its caps and budget.
+    pub campaigns: Vec<Granted>,
+}
+
+/// `POST /v1/members/{member_id}/earn`: 201, also when the booking was already earned.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Earned {
+    pub entry_id: Uuid,
+    pub member_id: Uuid,
+    pub points: i64,
+    /// The points stay pending until `vests_at`.
+    pub pending: bool,
+    pub vests_at: Option<DateTime<Utc>>,
+    pub source: String,
+    pub booking_ref: String,
+    pub expires_at: DateTime<Utc>,
+    pub balance: BalanceAfter,
+    #[serde(flatten)]
+    pub explanation: EarnExplanation,
+    /// Present when this earn lifted the member into a higher tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schema::tier)]
+    pub tier_upgraded_to: Option<Tier>,
+}
+
+/// `POST /v1/members/{member_id}/reversals`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Reversed {
+    pub entry_id: Uuid,
+    pub member_id: Uuid,
+    pub reversed: i64,
+    /// Points taken back from the member's balance.
+    pub clawed_back: i64,
+    /// Points already spent that could not be taken back.
+    pub shortfall: i64,
+    pub balance: BalanceAfter,
+}
+
+/// `POST /v1/members/{member_id}/redeem`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Redeemed {
+    pub entry_id: Uuid,
+    pub member_id: Uuid,
+    pub points: i64,
+    pub reference: String,
+    pub balance: BalanceAfter,
+}
+
+/// A hold's state after the request that answered it.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    Active,
+    Captured,
+    Voided,
+}
+
+/// `POST /v1/members/{member_id}/holds`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Held {
+    pub hold_id: Uuid,
+    pub member_id: Uuid,
+    pub points: i64,
+    pub reference: String,
+    pub state: HoldState,
+    pub expires_at: DateTime<Utc>,
+    pub balance: BalanceAfter,
+}
+
+/// `POST .../holds/{hold_id}/capture` and `.../void`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HoldEnded {
+    pub hold_id: Uuid,
+    pub member_id: Uuid,
+    pub state: HoldState,
+    /// Points spent (captures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured: Option<i64>,
+    /// Points given back to the member.
+    pub released: i64,
+    pub balance: BalanceAfter,
+}
+
+/// `POST /v1/members/{member_id}/transfers`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Transferred {
+    pub transfer_id: Uuid,
+    pub entry_id: Uuid,
+    pub from_member_id: Uuid,
+    pub to_member_id: Uuid,
+    pub points: i64,
+    pub reference: String,
+    /// The sender's balance.
+    pub balance: BalanceAfter,
+}
+
+/// `POST /v1/quote`: what a booking would earn, before per-member caps and budgets.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Quote {
+    pub points: i64,
+    pub base_points: i64,
+    pub calculation: PointsBreakdown,
+    #[schema(schema_with = schema::tier)]
+    pub tier: Tier,
+    pub tier_multiplier_milli: i64,
+    pub tier_points: i64,
+    pub campaigns: Vec<PlannedAward>,
+    pub note: &'static str,
+}
+
+/// `GET /v1/leaderboard`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Leaderboard {
+    pub residency_group: String,
+    pub standings: Vec<crate::store::leaderboard::Standing>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Alive {
+    /// Always `alive`.
+    pub status: &'static str,
+}
+
+/// `GET /readyz` answering 200.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Ready {
+    pub status: ReadyStatus,
+    pub region_state: String,
+    pub epoch: i64,
+    pub served_by: String,
+    /// The campaign set this instance evaluates; null before the first campaign.
+    pub campaigns_version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    Ready,
+}
+
+/// `GET /readyz` answering 503. The `reason` strings are stable: the operator's prober reads
+/// `region_not_active` as "alive but fenced"; the region's fields come only with that reason.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NotReady {
+    pub status: NotReadyStatus,
+    pub reason: NotReadyReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotReadyStatus {
+    NotReady,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotReadyReason {
+    RegionNotActive,
+    RegionUnknown,
+    DatabaseUnavailable,
+}
+
+impl NotReady {
+    /// Not ready for `reason`, with nothing known about the region.
+    pub fn because(reason: NotReadyReason) -> Self {
+        Self {
+            status: NotReadyStatus::NotReady,
+            reason,
+            region_state: None,
+            epoch: None,
+            served_by: None,
+        }
+    }
+}
+
+/// A response's JSON as the idempotency record stores it.
+pub fn to_body<T: Serialize>(response: &T) -> serde_json::Value {
+    serde_json::to_value(response).expect("response types serialize to JSON")
+}
