@@ -81,6 +81,9 @@ impl Rounds {
         if due.is_empty() {
             return Ok(());
         }
+        // The next probe is due an interval after this one started, not after it finished:
+        // a region that lets probes time out is still probed every interval.
+        let started = Instant::now();
         let outcomes = futures::future::join_all(
             due.iter()
                 .map(|r| async { (r.name_any(), prober.probe(&r.spec.endpoint).await) }),
@@ -91,7 +94,7 @@ impl Rounds {
             let interval =
                 u64::try_from(region.spec.failover.probe_interval_seconds.max(1)).unwrap_or(1);
             self.next_probe
-                .insert(name.clone(), Instant::now() + Duration::from_secs(interval));
+                .insert(name.clone(), started + Duration::from_secs(interval));
             let status = region.status.clone().unwrap_or_default();
             self.tracks
                 .entry(name)
