@@ -23,7 +23,8 @@ use crate::controller::{Context, apply_status, transition};
 use crate::db::{FenceRow, MoveRegion};
 
 /// Applies `plan` (if any) and brings the region's status up to date with `track` and its
-/// fence row.
+/// fence row. Most rounds change nothing: that is decided on the cached object, so a quiet
+/// region costs no API request; a change is recomputed on a fresh read under the status lock.
 pub async fn carry_out(
     ctx: &Context,
     region: &LoyaltyRegion,
@@ -32,6 +33,12 @@ pub async fn carry_out(
     plan: Option<&Plan>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    if !moves_row(plan) {
+        let (old, new, _) = next_status(region, row, track, plan, now);
+        if old == new {
+            return Ok(());
+        }
+    }
     let name = region.name_any();
     let _one_writer = ctx.status_lock(&name).await;
     let row = match plan {
@@ -42,7 +49,28 @@ pub async fn carry_out(
     };
     let api: Api<LoyaltyRegion> = Api::all(ctx.client.clone());
     let fresh = api.get(&name).await?;
-    let old = fresh.status.clone().unwrap_or_default();
+    let (old, status, healthy_changed) = next_status(&fresh, &row, track, plan, now);
+    if status != old {
+        apply_status(&api, &name, &status).await?;
+    }
+    announce(ctx, &fresh, &old, &status, &row, healthy_changed).await;
+    Ok(())
+}
+
+/// Whether `plan` fences or unfences the region's row.
+fn moves_row(plan: Option<&Plan>) -> bool {
+    plan.is_some_and(|p| matches!(p, Plan::Fence { .. } | Plan::Unfence { .. }))
+}
+
+/// `region`'s status before and after this round, and whether `Healthy` flipped.
+fn next_status(
+    region: &LoyaltyRegion,
+    row: &FenceRow,
+    track: &Track,
+    plan: Option<&Plan>,
+    now: DateTime<Utc>,
+) -> (LoyaltyRegionStatus, LoyaltyRegionStatus, bool) {
+    let old = region.status.clone().unwrap_or_default();
     let mut status = old.clone();
     status.failing_since = track.failing_since;
     status.healthy_since = track.healthy_since;
@@ -53,17 +81,13 @@ pub async fn carry_out(
             RegionPhase::Pending | RegionPhase::Placing | RegionPhase::Error
         )
     });
-    if settled || plan.is_some_and(|p| matches!(p, Plan::Fence { .. } | Plan::Unfence { .. })) {
+    if settled || moves_row(plan) {
         status.epoch = row.epoch;
         status.serving_region = row.served_by.parse::<RegionName>().ok();
-        status.phase = Some(phase(&fresh, &row, track, plan, old.phase));
-        set_condition(&mut status.conditions, failed_over(&row, plan, now));
+        status.phase = Some(phase(region, row, track, plan, old.phase));
+        set_condition(&mut status.conditions, failed_over(row, plan, now));
     }
-    if status != old {
-        apply_status(&api, &name, &status).await?;
-    }
-    announce(ctx, &fresh, &old, &status, &row, healthy_changed).await;
-    Ok(())
+    (old, status, healthy_changed)
 }
 
 /// Runs the fence or unfence of `plan`; `None` when there was nothing to run or the row had
