@@ -11,6 +11,7 @@
 //!   clean, residency kept, nothing committed by a fenced region;
 //! - [`fence`]: fencing by SQL, exactly as the operator does it, for tests that drive the
 //!   fence themselves;
+//! - [`identity`]: the run's token issuer;
 //! - [`database`], [`members`], [`process`], [`binaries`], [`error`].
 
 pub mod binaries;
@@ -19,6 +20,7 @@ pub mod control;
 pub mod database;
 pub mod error;
 pub mod fence;
+pub mod identity;
 pub mod members;
 pub mod process;
 pub mod proxy;

@@ -27,6 +27,9 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub jobs: JobsConfig,
     pub leaderboard: LeaderboardConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub http: HttpConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
     /// Test-only switches of the `chaos-hooks` build. Without that feature the field does
@@ -105,6 +108,147 @@ pub struct LeaderboardConfig {
     pub max_neighbours: i64,
 }
 
+/// How bearer tokens are verified (docs/security.md).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The identity provider's key set (JWKS), fetched and cached; https, or http to a
+    /// loopback address only.
+    pub jwks_url: Option<String>,
+    /// A key set in a file instead, re-read on every refresh (a mounted Secret rotates).
+    pub jwks_file: Option<PathBuf>,
+    /// The `iss` every token must carry.
+    pub issuer: Option<String>,
+    /// The `aud` every token must carry.
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (at most 120).
+    pub leeway_s: u64,
+    /// How often the key set is re-read.
+    pub jwks_refresh_s: u64,
+    /// A token with an unknown key id re-reads the key set at most this often.
+    pub jwks_min_refresh_s: u64,
+    /// Where `serve --demo` keeps its generated signing key, key set and tokens.
+    pub demo_dir: PathBuf,
+}
+
+impl AuthConfig {
+    pub fn jwks_source(&self) -> Option<crate::auth::JwksSource> {
+        use crate::auth::JwksSource;
+        match (&self.jwks_url, &self.jwks_file) {
+            (Some(url), _) => Some(JwksSource::Url(url.clone())),
+            (None, Some(file)) => Some(JwksSource::File(file.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// The key set, issuer and audience `serve --demo` uses, where none is configured.
+    pub fn or_demo(mut self) -> Self {
+        if self.jwks_source().is_none() {
+            self.jwks_file = Some(crate::auth::dev::DevIssuer::demo_jwks(&self.demo_dir));
+            self.issuer = Some(crate::auth::dev::DEMO_ISSUER.to_owned());
+            self.audience = Some(crate::auth::dev::DEMO_AUDIENCE.to_owned());
+        }
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwks_url.is_some() && self.jwks_file.is_some() {
+            return Err(ConfigError(
+                "set auth.jwks_url or auth.jwks_file, not both".into(),
+            ));
+        }
+        if let Some(url) = &self.jwks_url
+            && !(url.starts_with("https://") || is_loopback_http(url))
+        {
+            return Err(ConfigError(
+                "auth.jwks_url must be https:// (plain http:// only to a loopback address)".into(),
+            ));
+        }
+        if self.leeway_s > 120 {
+            return Err(ConfigError("auth.leeway_s must be at most 120".into()));
+        }
+        if self.jwks_refresh_s == 0 || self.jwks_min_refresh_s == 0 {
+            return Err(ConfigError(
+                "auth.jwks_refresh_s and auth.jwks_min_refresh_s must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback_http(url: &str) -> bool {
+    ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|prefix| url.starts_with(prefix))
+}
+
+/// Requests per second and burst for one key; `per_second = 0` means no limit.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateQuota {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateQuota {
+    pub const UNLIMITED: Self = Self::new(0, 0);
+
+    pub const fn new(per_second: u32, burst: u32) -> Self {
+        Self { per_second, burst }
+    }
+}
+
+/// Rate limits: per client address over all authenticated routes, and per token subject
+/// under the scope that admitted the request.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub per_address: RateQuota,
+    pub member: RateQuota,
+    pub earn: RateQuota,
+    pub bookings: RateQuota,
+    pub support: RateQuota,
+    pub admin: RateQuota,
+}
+
+impl LimitsConfig {
+    /// No limit at all (benchmarks and load tests, which measure the service, not the limiter).
+    pub const UNLIMITED: Self = Self {
+        per_address: RateQuota::UNLIMITED,
+        member: RateQuota::UNLIMITED,
+        earn: RateQuota::UNLIMITED,
+        bookings: RateQuota::UNLIMITED,
+        support: RateQuota::UNLIMITED,
+        admin: RateQuota::UNLIMITED,
+    };
+
+    pub fn quota(&self, scope: crate::auth::Scope) -> &RateQuota {
+        use crate::auth::Scope;
+        match scope {
+            Scope::Member => &self.member,
+            Scope::Earn => &self.earn,
+            Scope::Bookings => &self.bookings,
+            Scope::Support => &self.support,
+            Scope::Admin => &self.admin,
+        }
+    }
+}
+
+/// What a connection may cost the server before it sends a request worth serving.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this time of the connection's first byte
+    /// (or of the previous response), or the connection is closed (slow-loris).
+    pub header_read_timeout_ms: u64,
+    /// A request must be answered within this time, body read included, or it gets 408.
+    pub request_timeout_ms: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) accepted, in bytes.
+    pub max_header_bytes: usize,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -138,9 +282,33 @@ impl Default for Config {
                 idempotency_retention_h: 72,
             },
             leaderboard: LeaderboardConfig {
-                name_key: Secret::new("development-only-leaderboard-key"),
+                name_key: Secret::new(DEVELOPMENT_LEADERBOARD_KEY),
                 max_top: 100,
                 max_neighbours: 10,
+            },
+            auth: AuthConfig {
+                jwks_url: None,
+                jwks_file: None,
+                issuer: None,
+                audience: None,
+                leeway_s: 30,
+                jwks_refresh_s: 300,
+                jwks_min_refresh_s: 30,
+                demo_dir: PathBuf::from(".data/demo-auth"),
+            },
+            limits: LimitsConfig {
+                per_address: RateQuota::new(1_000, 2_000),
+                member: RateQuota::new(10, 30),
+                earn: RateQuota::new(2_000, 4_000),
+                bookings: RateQuota::new(2_000, 4_000),
+                support: RateQuota::new(100, 200),
+                admin: RateQuota::new(5, 10),
+            },
+            http: HttpConfig {
+                header_read_timeout_ms: 5_000,
+                request_timeout_ms: 10_000,
+                max_connections: 4_096,
+                max_header_bytes: 16 * 1024,
             },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
@@ -200,9 +368,51 @@ impl Config {
         if !(1..=10_000).contains(&self.jobs.batch_size) {
             return Err(ConfigError("jobs.batch_size must be 1..=10000".into()));
         }
+        self.auth.validate()?;
+        let http = &self.http;
+        if http.header_read_timeout_ms == 0
+            || http.request_timeout_ms == 0
+            || http.max_connections == 0
+        {
+            return Err(ConfigError(
+                "http.* timeouts and max_connections must be positive".into(),
+            ));
+        }
+        if !(8 * 1024..=1024 * 1024).contains(&http.max_header_bytes) {
+            return Err(ConfigError(
+                "http.max_header_bytes must be 8192..=1048576".into(),
+            ));
+        }
         Ok(())
     }
+
+    /// What makes this configuration unfit outside `--demo`: a development secret or a
+    /// missing one. `serve` refuses to start while the list is not empty.
+    pub fn development_secrets(&self) -> Vec<&'static str> {
+        let mut problems = Vec::new();
+        if self.leaderboard.name_key.expose() == DEVELOPMENT_LEADERBOARD_KEY {
+            problems.push("leaderboard.name_key is the development default (set LOYALTY_LEADERBOARD__NAME_KEY from a Secret)");
+        }
+        if self.auth.jwks_source().is_none() {
+            problems.push("no key set to verify tokens with (auth.jwks_url or auth.jwks_file)");
+        }
+        if self.auth.issuer.is_none() || self.auth.audience.is_none() {
+            problems.push("auth.issuer and auth.audience must be set");
+        }
+        if let Some(file) = &self.auth.jwks_file
+            && file.starts_with(&self.auth.demo_dir)
+        {
+            problems.push("auth.jwks_file is the demo key set");
+        }
+        if self.auth.issuer.as_deref() == Some(crate::auth::dev::DEMO_ISSUER) {
+            problems.push("auth.issuer is the demo issuer");
+        }
+        problems
+    }
 }
+
+/// The leaderboard key of the defaults: fine for `--demo`, refused by `serve` otherwise.
+const DEVELOPMENT_LEADERBOARD_KEY: &str = "development-only-leaderboard-key";
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -277,6 +487,58 @@ mod tests {
         assert!(!Config::default().chaos.skip_fence_check);
         let config = load_toml("chaos-on", "[chaos]\nskip_fence_check = true\n").unwrap();
         assert!(config.chaos.skip_fence_check);
+    }
+
+    #[test]
+    fn the_defaults_are_refused_outside_the_demo_for_each_development_secret() {
+        let problems = Config::default().development_secrets();
+        assert!(
+            problems.iter().any(|p| p.contains("leaderboard.name_key")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("key set")),
+            "{problems:?}"
+        );
+        let mut demo = Config::default();
+        demo.auth = demo.auth.or_demo();
+        let problems = demo.development_secrets();
+        assert!(
+            problems.iter().any(|p| p.contains("demo key set")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("demo issuer")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_production_configuration_has_no_development_secret() {
+        let config = load_toml(
+            "production",
+            "[leaderboard]\nname_key = \"k-3f9a\"\n[auth]\njwks_url = \"https://idp.example.com/jwks\"\nissuer = \"https://idp.example.com\"\naudience = \"loyalty-api\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.development_secrets(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_plain_http_key_set_is_refused_unless_on_loopback() {
+        assert!(
+            load_toml(
+                "jwks-http",
+                "[auth]\njwks_url = \"http://idp.example.com/jwks\"\n"
+            )
+            .is_err()
+        );
+        assert!(
+            load_toml(
+                "jwks-loop",
+                "[auth]\njwks_url = \"http://127.0.0.1:9/jwks\"\n"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod database;
 pub mod domain;
@@ -15,6 +16,7 @@ pub mod embedded;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

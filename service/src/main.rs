@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use loyalty_service::config::Config;
+use loyalty_service::auth::Scope;
+use loyalty_service::auth::dev::{DevIssuer, write_demo_tokens};
+use loyalty_service::config::{AuthConfig, Config};
 use loyalty_service::startup::Application;
 use loyalty_service::store::{Db, migrate, seed};
 use loyalty_service::{database, metrics::Metrics, telemetry};
@@ -34,6 +37,26 @@ enum Command {
     Audit,
     /// Apply schema migrations and exit.
     Migrate,
+    /// Print a development token signed with the demo key of `serve --demo` (only that key:
+    /// production tokens come from the identity provider).
+    Token {
+        /// The token's subject: a member id with `--scope loyalty:member`, else a client name.
+        #[arg(long)]
+        subject: String,
+        /// Scopes, e.g. `loyalty:earn`; repeat for several.
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_s: u64,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    text.parse().map_err(|_| {
+        let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown scope {text:?}; known: {}", known.join(", "))
+    })
 }
 
 #[tokio::main]
@@ -49,8 +72,26 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
     telemetry::init(config.log_format);
+    match &cli.command {
+        Command::Token {
+            subject,
+            scopes,
+            ttl_s,
+        } => {
+            let issuer = DevIssuer::load_demo(&config.auth.demo_dir)?;
+            let client = "loyalty-service-token";
+            println!(
+                "{}",
+                issuer.token(subject, client, scopes, Duration::from_secs(*ttl_s))
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Serve { demo: true } => config.auth = demo_auth(config.auth)?,
+        Command::Serve { demo: false } => refuse_development_secrets(&config)?,
+        Command::Audit | Command::Migrate => {}
+    }
     // Keeps an embedded server this process started alive until it returns.
     let database = database::resolve(&config).await?;
     let url = database.url.clone();
@@ -82,7 +123,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{applied} migration(s) applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token { .. } => unreachable!("answered before the database is resolved"),
     }
+}
+
+/// The demo's key set and tokens: the signing key is generated once under `auth.demo_dir`,
+/// the tokens are written afresh on every start (the README sources `tokens.env`).
+fn demo_auth(auth: AuthConfig) -> anyhow::Result<AuthConfig> {
+    let auth = auth.or_demo();
+    if auth.jwks_file.as_deref() == Some(DevIssuer::demo_jwks(&auth.demo_dir).as_path()) {
+        let issuer = DevIssuer::demo(&auth.demo_dir)?;
+        let env_file = write_demo_tokens(&issuer, &auth.demo_dir)?;
+        tracing::info!(tokens = %env_file.display(), "demo tokens written: `source` this file for the README's examples");
+    }
+    Ok(auth)
+}
+
+/// `serve` without `--demo` never runs on a development secret.
+fn refuse_development_secrets(config: &Config) -> anyhow::Result<()> {
+    let problems = config.development_secrets();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve with development secrets (use `serve --demo` for a local sandbox):\n  - {}",
+        problems.join("\n  - ")
+    )
 }
 
 fn connect(config: &Config, url: &str) -> anyhow::Result<Db> {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub pool_wait: HistogramVec,
     pub points_earned: IntCounter,
     pub points_redeemed: IntCounter,
+    pub auth_failures: IntCounterVec,
+    pub rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,6 +73,22 @@ impl Metrics {
             "Points redeemed (direct redemptions and hold captures)",
         )
         .expect("valid metric");
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "loyalty_auth_failures_total",
+                "Requests refused before their handler: bad or missing token, missing scope, another member's route",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "loyalty_rate_limited_total",
+                "Requests refused with 429, by limit (address or subject) and scope",
+            ),
+            &["limit", "scope"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -79,6 +97,8 @@ impl Metrics {
             Box::new(pool_wait.clone()),
             Box::new(points_earned.clone()),
             Box::new(points_redeemed.clone()),
+            Box::new(auth_failures.clone()),
+            Box::new(rate_limited.clone()),
         ] {
             registry
                 .register(collector)
@@ -93,6 +113,8 @@ impl Metrics {
             pool_wait,
             points_earned,
             points_redeemed,
+            auth_failures,
+            rate_limited,
         }
     }
 

@@ -15,7 +15,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Auth;
+use crate::auth::middleware::authorize;
 use crate::config::Config;
+use crate::domain::Actor;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, MAX_BODY_BYTES, router};
@@ -45,10 +48,12 @@ impl Application {
         }
         let programme = ProgrammeCache::default();
         programme.poll(&*db.conn().await?).await?;
+        let auth = Auth::from_config(&config.auth, &config.limits).await?;
         let state = AppState {
             db,
             programme,
             config: Arc::new(config),
+            auth: Arc::new(auth),
         };
         spawn_jobs(&state);
         let listener = TcpListener::bind(state.config.listen).await?;
@@ -69,9 +74,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        crate::server::serve(
+            self.listener,
+            self.router,
+            &self.state.config.http,
+            shutdown,
+        )
+        .await
     }
 }
 
@@ -104,6 +113,8 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
@@ -115,6 +126,22 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers 408 when a request (its body read included) takes longer than
+/// `http.request_timeout_ms`. A write cut short this way is rolled back or committed whole;
+/// the caller retries with its Idempotency-Key either way.
+async fn deadline(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(app.config.http.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {} ms", limit.as_millis()),
+        )
+        .into_response(),
+    }
 }
 
 async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -140,6 +167,7 @@ async fn record_metrics(State(app): State<AppState>, req: Request, next: Next) -
 /// The configuration poll and the sweeps, each on its own interval; failures are logged and
 /// the next tick tries again. Every sweep is safe to run on several replicas at once.
 fn spawn_jobs(state: &AppState) {
+    spawn_auth_upkeep(state);
     let poll = Duration::from_millis(state.config.ledger.config_poll_ms.max(100));
     let app = state.clone();
     tokio::spawn(async move {
@@ -168,6 +196,7 @@ fn spawn_jobs(state: &AppState) {
             let ladder = app.programme.snapshot().tiers.clone();
             match app
                 .db
+                .acting_as(Actor::job("sweeps"))
                 .run_sweeps(app.region(), SweepLimits::from_config(&app.config), &ladder)
                 .await
             {
@@ -175,6 +204,29 @@ fn spawn_jobs(state: &AppState) {
                 Ok(report) => tracing::info!(?report, "sweeps"),
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),
             }
+        }
+    });
+}
+
+/// Re-reads the identity provider's key set on its interval (key rotation), and forgets
+/// rate-limit state of idle callers once a minute.
+fn spawn_auth_upkeep(state: &AppState) {
+    let app = state.clone();
+    let refresh = Duration::from_secs(state.config.auth.jwks_refresh_s);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(refresh);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            app.auth.verifier.keys().refresh().await;
+        }
+    });
+    let app = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            app.auth.limits.forget_idle();
         }
     });
 }

@@ -130,14 +130,15 @@ fn run_dir() -> Result<tempfile::TempDir> {
 impl Topology {
     /// Brings everything up and waits until every region's row exists and is active.
     pub async fn up(config: TopologyConfig) -> Result<Topology> {
+        let operator_binary = binaries::find(binaries::OPERATOR)?;
+        let dir = run_dir()?;
+        let path = dir.path().to_path_buf();
         let service_launch = ServiceLaunch {
             binary: binaries::find(binaries::SERVICE)?,
             skip_fence_check: config.skip_fence_check,
             log_filter: config.log_filter.clone(),
+            auth_env: crate::identity::service_env(&path)?,
         };
-        let operator_binary = binaries::find(binaries::OPERATOR)?;
-        let dir = run_dir()?;
-        let path = dir.path().to_path_buf();
         let db = Database::start(&path).await?;
         db.prepare().await?;
         let cluster = Cluster::start(&path).await?;

@@ -29,6 +29,8 @@ pub struct ServiceLaunch {
     pub skip_fence_check: bool,
     /// `RUST_LOG` of the instances.
     pub log_filter: String,
+    /// The settings that make the instances trust the run's token issuer.
+    pub auth_env: Vec<(String, String)>,
 }
 
 /// A region and its running parts.
@@ -99,6 +101,7 @@ impl Region {
             ),
             ("RUST_LOG".to_owned(), launch.log_filter.clone()),
         ];
+        env.extend(launch.auth_env.iter().cloned());
         if launch.skip_fence_check {
             env.push((
                 "LOYALTY_CHAOS__SKIP_FENCE_CHECK".to_owned(),

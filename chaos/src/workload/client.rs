@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Method;
+use hyper::header::HeaderValue;
 use loyalty_loadgen::error::Error as HttpError;
 use loyalty_loadgen::http::{Conn, Reply};
 use serde_json::Value;
@@ -33,6 +34,8 @@ pub struct Request {
     pub path: String,
     pub body: Option<Value>,
     pub idempotency_key: Option<String>,
+    /// Another token than the workload's, when the operation is a member's own act.
+    pub authorization: Option<HeaderValue>,
 }
 
 /// How an operation's attempts ended.
@@ -204,7 +207,8 @@ async fn send(conn: &mut Conn, request: &Request) -> Result<Reply, HttpError> {
         Some(v) => Some(Bytes::from(serde_json::to_vec(v)?)),
         None => None,
     };
-    conn.send(
+    conn.send_as(
+        request.authorization.clone(),
         request.method.clone(),
         &request.path,
         body,

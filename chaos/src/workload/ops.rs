@@ -127,6 +127,9 @@ impl Planner {
             (OpKind::Balance, format!("{base}/balance"), None)
         };
         let write = kind.is_write();
+        // A transfer is its sender's own act: only the member's token may ask for it.
+        let authorization = matches!(kind, OpKind::Transfer { .. })
+            .then(|| crate::identity::member_bearer(member.id));
         Planned {
             member,
             kind,
@@ -135,6 +138,7 @@ impl Planner {
                 path,
                 body,
                 idempotency_key: write.then_some(key),
+                authorization,
             },
         }
     }
@@ -158,6 +162,7 @@ impl Planner {
                 path,
                 body,
                 idempotency_key: Some(key),
+                authorization: None,
             },
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -18,12 +18,24 @@ use crate::error::{Error, Result};
 /// Longest wait for one response before the request counts as a `timeout` error.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 
+/// The token every new [`Conn`] sends unless told otherwise: the benchmark and the chaos
+/// suite each act as one platform client (see [`use_token`]).
+static DEFAULT_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes `token` the bearer token of every connection opened from now on; the first call
+/// wins (one identity provider per process).
+pub fn use_token(token: String) {
+    let _ = DEFAULT_TOKEN.set(token);
+}
+
 /// One keep-alive connection to the service.
 pub struct Conn {
     addr: SocketAddr,
     host: HeaderValue,
     sender: Option<SendRequest<Full<Bytes>>>,
     timeout: Duration,
+    /// `Bearer <token>` sent with every request, unless a request names another.
+    authorization: Option<HeaderValue>,
 }
 
 /// Status and body of one response.
@@ -41,7 +53,14 @@ impl Conn {
             host,
             sender: None,
             timeout: Duration::from_millis(REQUEST_TIMEOUT_MS),
+            authorization: DEFAULT_TOKEN.get().map(|t| bearer(t)),
         }
+    }
+
+    /// The same connection, sending `token` as its bearer token.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.authorization = Some(bearer(token));
+        self
     }
 
     /// The same connection with a longer (or shorter) per-request timeout.
@@ -65,7 +84,7 @@ impl Conn {
         Ok(self.sender.as_mut().expect("dialled above"))
     }
 
-    /// Sends one request and reads the whole response body.
+    /// Sends one request with the connection's token and reads the whole response body.
     pub async fn send(
         &mut self,
         method: Method,
@@ -73,8 +92,23 @@ impl Conn {
         body: Option<Bytes>,
         idempotency_key: Option<&str>,
     ) -> Result<Reply> {
+        self.send_as(None, method, path, body, idempotency_key)
+            .await
+    }
+
+    /// Sends one request with `authorization` (`Bearer <token>`, see [`bearer`]) instead of
+    /// the connection's token, when given.
+    pub async fn send_as(
+        &mut self,
+        authorization: Option<HeaderValue>,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply> {
         let host = self.host.clone();
         let timeout = self.timeout;
+        let authorization = authorization.or_else(|| self.authorization.clone());
         let sender = self.dial().await?;
         sender.ready().await?;
         let mut req = Request::builder()
@@ -86,6 +120,9 @@ impl Conn {
         }
         if let Some(key) = idempotency_key {
             req = req.header("idempotency-key", key);
+        }
+        if let Some(authorization) = authorization {
+            req = req.header(AUTHORIZATION, authorization);
         }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let exchange = async {
@@ -127,4 +164,9 @@ impl Reply {
     pub fn json(&self) -> Result<serde_json::Value> {
         Ok(serde_json::from_slice(&self.body)?)
     }
+}
+
+/// The `Authorization` value of a bearer token.
+pub fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).expect("a JWT is a valid header value")
 }

@@ -51,6 +51,22 @@ pub fn build_release_binary() -> Result<PathBuf> {
     )))
 }
 
+/// An identity provider of this run: its key set written where the service reads it, and
+/// every connection of this process sending its platform token (all service scopes).
+fn trust_a_local_issuer() -> Result<Vec<(String, String)>> {
+    use loyalty_service::auth::Scope;
+    use loyalty_service::auth::dev::DevIssuer;
+    let issuer = DevIssuer::generate("https://issuer.loadgen.invalid", "loyalty-api");
+    let jwks =
+        std::env::temp_dir().join(format!("loyalty-loadgen-jwks-{}.json", std::process::id()));
+    issuer
+        .write_jwks(&jwks)
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let day = Duration::from_secs(24 * 3600);
+    crate::http::use_token(issuer.token("loadgen", "loadgen", &Scope::SERVICES, day));
+    Ok(issuer.service_env(&jwks))
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -63,6 +79,7 @@ impl ServiceProcess {
             .expect("a valid address");
         let child = Command::new(binary)
             .arg("serve")
+            .envs(trust_a_local_issuer()?)
             .env("LOYALTY_DATABASE__URL", database_url)
             .env("LOYALTY_LISTEN", addr.to_string())
             .env("LOYALTY_REGION", crate::dataset::REGION)

@@ -9,6 +9,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use loyalty_crds::common::find_condition;
 use loyalty_crds::region::{LoyaltyRegion, RegionPhase, conditions};
+use loyalty_service::auth::dev::DevIssuer;
 use loyalty_service::config::Config;
 use loyalty_service::startup::Application;
 use serde_json::json;
@@ -137,10 +138,16 @@ impl Topology {
     }
 }
 
-/// A real service instance of `region` on `url`, on a free port, until the test ends.
+/// A real service instance of `region` on `url`, on a free port, until the test ends. The
+/// operator only probes its `/readyz`, so it trusts a key set nobody signs with.
 async fn spawn_service(url: &str, region: &str) -> std::net::SocketAddr {
     let defaults = Config::default();
+    let issuer = DevIssuer::generate("https://issuer.operator-tests.invalid", "loyalty-api");
+    let jwks =
+        std::env::temp_dir().join(format!("loyalty-operator-jwks-{}.json", std::process::id()));
+    issuer.write_jwks(&jwks).expect("write a key set");
     let config = Config {
+        auth: issuer.auth_config(&jwks),
         listen: "127.0.0.1:0".parse().unwrap(),
         region: region.to_owned(),
         jobs: loyalty_service::config::JobsConfig {

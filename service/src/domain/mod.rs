@@ -1,6 +1,7 @@
 //! Value types of the loyalty domain. Request bodies are parsed into these once, at the
 //! edge, so the rest of the service never sees an unchecked amount or reference.
 
+mod actor;
 pub mod earn;
 mod money;
 mod points;
@@ -8,6 +9,7 @@ pub mod rules;
 pub mod schema;
 mod text;
 
+pub use actor::Actor;
 pub use earn::{
     EarnRates, PointsBreakdown, ProductType, compute_base_points, parse_product, product_name,
 };

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::openapi::AdminRefusals;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::audit::AuditReport;
 use crate::store::sweeps::{SweepLimits, SweepReport};
@@ -32,10 +33,11 @@ async fn audit(State(app): State<AppState>) -> Result<Json<AuditReport>, ApiErro
 #[utoipa::path(post, path = "/v1/admin/jobs/sweep", tag = "operations",
     responses((status = 200, description = "what the round did", body = SweepReport), AdminRefusals))]
 #[tracing::instrument(skip_all)]
-async fn sweep(State(app): State<AppState>) -> Result<Json<SweepReport>, ApiError> {
+async fn sweep(State(app): State<AppState>, caller: Caller) -> Result<Json<SweepReport>, ApiError> {
     let ladder = app.programme.snapshot().tiers.clone();
     let report = app
         .db
+        .acting_as(caller.actor())
         .run_sweeps(app.region(), SweepLimits::from_config(&app.config), &ladder)
         .await?;
     Ok(Json(report))

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::openapi::{MemberWriteRefusals, QuoteRefusals};
 use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
 use crate::api::{Earned, Quote, Reversed, to_body};
+use crate::auth::Caller;
 use crate::domain::{
     CurrencyCode, Invalid, Money, Points, Reference, Source, parse_product, schema,
 };
@@ -131,9 +132,10 @@ impl BookingBody {
     params(MemberPath, IdemKey), request_body = BookingBody,
     responses((status = 201, description = "earned, or the booking's original earn replayed", body = Earned),
         MemberWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key, json))]
+#[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn earn(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
@@ -148,6 +150,7 @@ async fn earn(
     };
     let stored = app
         .db
+        .acting_as(caller.actor())
         .earn(
             app.region(),
             member_id,
@@ -181,9 +184,10 @@ struct ReverseBody {
 #[utoipa::path(post, path = "/v1/members/{member_id}/reversals", tag = "ledger",
     params(MemberPath, IdemKey), request_body = ReverseBody,
     responses((status = 201, description = "reversed", body = Reversed), MemberWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key, json))]
+#[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn reverse(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
@@ -200,7 +204,11 @@ async fn reverse(
             .map_err(at("points"))?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app.db.reverse(app.region(), member_id, &idem, req).await?)
+    Ok(app
+        .db
+        .acting_as(caller.actor())
+        .reverse(app.region(), member_id, &idem, req)
+        .await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -225,6 +233,7 @@ struct QuoteBody {
 #[tracing::instrument(skip_all)]
 async fn quote(
     State(app): State<AppState>,
+    caller: Caller,
     json: ApiJson<QuoteBody>,
 ) -> Result<Json<Value>, ApiError> {
     let q = &json.body;
@@ -244,6 +253,7 @@ async fn quote(
     let req = booking.parse(Utc::now())?;
     let (tier, group, region) = match q.member_id {
         Some(id) => {
+            caller.reaches(id)?;
             let m = app.db.member(app.region(), id).await?;
             (parse_tier(&m.tier)?, m.residency_group, m.home_region)
         }

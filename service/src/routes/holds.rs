@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::openapi::{BodilessWriteRefusals, MemberWriteRefusals};
 use super::{ApiJson, ApiPath, AppState, HoldPath, IdemKey, MemberPath, at};
 use crate::api::{Held, HoldEnded};
+use crate::auth::Caller;
 use crate::config::MAX_HOLD_TTL_S;
 use crate::domain::{Points, Reference};
 use crate::error::ApiError;
@@ -55,9 +56,10 @@ fn ttl_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
         ("void" = (operation_id = "void", parameters(
             ("member_id" = "$response.body#/member_id"), ("hold_id" = "$response.body#/hold_id"))))
     )), MemberWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key, json))]
+#[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn hold(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
@@ -78,7 +80,11 @@ async fn hold(
         ttl: Duration::seconds(ttl_s as i64),
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app.db.hold(app.region(), member_id, &idem, req).await?)
+    Ok(app
+        .db
+        .acting_as(caller.actor())
+        .hold(app.region(), member_id, &idem, req)
+        .await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -94,9 +100,10 @@ struct CaptureBody {
 #[utoipa::path(post, path = "/v1/members/{member_id}/holds/{hold_id}/capture", tag = "holds",
     params(HoldPath, IdemKey), request_body = CaptureBody,
     responses((status = 200, description = "captured", body = HoldEnded), MemberWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key, json))]
+#[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn capture(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(HoldPath { member_id, hold_id }): ApiPath<HoldPath>,
     uri: Uri,
     key: IdemKey,
@@ -113,6 +120,7 @@ async fn capture(
     let idem = key.request("POST", uri.path(), &json.raw);
     let stored = app
         .db
+        .acting_as(caller.actor())
         .capture(app.region(), member_id, hold_id, &idem, req)
         .await?;
     if stored.status == StatusCode::OK && !stored.replayed {
@@ -126,13 +134,18 @@ async fn capture(
 #[utoipa::path(post, path = "/v1/members/{member_id}/holds/{hold_id}/void", tag = "holds",
     params(HoldPath, IdemKey),
     responses((status = 200, description = "voided", body = HoldEnded), BodilessWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key))]
+#[tracing::instrument(skip(app, caller, uri, key))]
 async fn void(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(HoldPath { member_id, hold_id }): ApiPath<HoldPath>,
     uri: Uri,
     key: IdemKey,
 ) -> Result<Stored, ApiError> {
     let idem = key.request("POST", uri.path(), &Value::Null);
-    Ok(app.db.void(app.region(), member_id, hold_id, &idem).await?)
+    Ok(app
+        .db
+        .acting_as(caller.actor())
+        .void(app.region(), member_id, hold_id, &idem)
+        .await?)
 }

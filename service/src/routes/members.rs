@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::openapi::{EnrolRefusals, MemberReadRefusals};
 use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
+use crate::auth::Caller;
 use crate::domain::{CountryCode, ExternalId};
 use crate::error::ApiError;
 use crate::store::{BalanceView, EnrolRequest, MemberView, Stored};
@@ -41,6 +42,7 @@ struct EnrolBody {
 #[tracing::instrument(skip_all)]
 async fn enrol(
     State(app): State<AppState>,
+    caller: Caller,
     uri: Uri,
     key: IdemKey,
     json: ApiJson<EnrolBody>,
@@ -50,7 +52,11 @@ async fn enrol(
         country: CountryCode::parse(&json.body.country).map_err(at("country"))?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app.db.enrol(app.region(), &idem, req).await?)
+    Ok(app
+        .db
+        .acting_as(caller.actor())
+        .enrol(app.region(), &idem, req)
+        .await?)
 }
 
 /// Get a member.

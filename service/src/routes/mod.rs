@@ -27,6 +27,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, Invalid};
 use crate::error::ApiError;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub db: Db,
     pub programme: ProgrammeCache,
     pub config: Arc<Config>,
+    pub auth: Arc<Auth>,
 }
 
 impl AppState {

@@ -7,16 +7,18 @@
 //! enum of the codes that status carries, and each operation lists the statuses it can
 //! answer through one of the `*Refusals` groups below.
 //!
-//! No security scheme yet: authentication lands in a later change, and until then
-//! `/v1/admin` must stay off the public ingress (routes/admin.rs).
+//! Security comes from the access rules (`auth::policy::RULES`): every operation a token
+//! reaches declares the `bearer` scheme with the scopes that admit it, and the 401, 403,
+//! 408 and 429 answers the middleware gives before any handler runs.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::Json;
-use axum::http::StatusCode;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use axum::http::{Method, StatusCode};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, OpenApi as Document, Ref, RefOr, Required, Response, ResponseBuilder, Schema,
 };
@@ -25,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{AppState, IdemKey};
+use crate::auth::policy::{self, Access};
 use crate::domain::IdempotencyKey;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -38,7 +41,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     version = "1.0.0",
     description = "Earn, redeem and hold points on a serializable ledger. Every refusal is \
         `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}` with a stable `code`. \
-        No authentication yet: it lands in a later change (keep /v1/admin off the public ingress)."
+        Every /v1 operation needs an OAuth2 bearer token (a JWT from the platform's identity \
+        provider) with one of the scopes it lists; a member's own token (`loyalty:member`, \
+        subject = member id) reaches only that member."
 ))]
 struct Base;
 
@@ -62,8 +67,62 @@ pub fn spec() -> &'static Document {
                 .schemas
                 .insert(refusal.schema_name.to_owned(), refusal.schema());
         }
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("an access token of the platform's identity provider (RS256, ES256 or EdDSA)"))
+                    .build(),
+            ),
+        );
+        for (route, item) in doc.paths.paths.iter_mut() {
+            for (method, operation) in operations(item) {
+                secure(operation, policy::rule(&method, route));
+            }
+        }
         doc
     })
+}
+
+/// The name of the bearer scheme in the document.
+const BEARER: &str = "bearer";
+
+fn operations(item: &mut PathItem) -> Vec<(Method, &mut Operation)> {
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| Some((method, op?)))
+    .collect()
+}
+
+/// Declares the access rule of one operation: public, or the bearer scheme with its scopes
+/// and the refusals of the auth middleware.
+fn secure(operation: &mut Operation, access: Option<Access>) {
+    let Some(Access::AnyOf(scopes)) = access else {
+        return;
+    };
+    let names = scopes.iter().map(|s| s.as_str());
+    operation.security = Some(vec![SecurityRequirement::new(BEARER, names)]);
+    for status in [
+        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
+        StatusCode::NOT_FOUND,
+        StatusCode::REQUEST_TIMEOUT,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        operation
+            .responses
+            .responses
+            .entry(status.as_u16().to_string())
+            .or_insert_with(|| Refusal::of(status).response());
+    }
 }
 
 /// One refusal status: its error schema's name, when it is answered and its codes.
@@ -90,6 +149,41 @@ const REFUSALS: &[Refusal] = &[
             "invalid_days",
             "invalid_idempotency_key",
         ],
+    },
+    Refusal {
+        status: StatusCode::UNAUTHORIZED,
+        schema_name: "UnauthorizedError",
+        when: "no bearer token, or one that does not verify (see WWW-Authenticate)",
+        codes: &[
+            "missing_token",
+            "malformed_token",
+            "algorithm_not_allowed",
+            "unknown_key",
+            "bad_signature",
+            "token_expired",
+            "token_not_yet_valid",
+            "wrong_issuer",
+            "wrong_audience",
+            "invalid_subject",
+        ],
+    },
+    Refusal {
+        status: StatusCode::FORBIDDEN,
+        schema_name: "ForbiddenError",
+        when: "the token has none of the scopes this operation needs",
+        codes: &["insufficient_scope"],
+    },
+    Refusal {
+        status: StatusCode::REQUEST_TIMEOUT,
+        schema_name: "RequestTimeoutError",
+        when: "the request took longer than the server's request timeout; retry with the same Idempotency-Key",
+        codes: &["request_timeout"],
+    },
+    Refusal {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        schema_name: "TooManyRequestsError",
+        when: "over a rate limit of this token's subject or this client address: retry after Retry-After seconds",
+        codes: &["rate_limited"],
     },
     Refusal {
         status: StatusCode::NOT_FOUND,

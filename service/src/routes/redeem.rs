@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use super::openapi::MemberWriteRefusals;
 use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
 use crate::api::Redeemed;
+use crate::auth::Caller;
 use crate::domain::{Points, Reference};
 use crate::error::ApiError;
 use crate::store::{RedeemRequest, Stored};
@@ -32,9 +33,10 @@ struct RedeemBody {
 #[utoipa::path(post, path = "/v1/members/{member_id}/redeem", tag = "ledger",
     params(MemberPath, IdemKey), request_body = RedeemBody,
     responses((status = 201, description = "redeemed", body = Redeemed), MemberWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key, json))]
+#[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn redeem(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
@@ -46,7 +48,11 @@ async fn redeem(
     };
     let idem = key.request("POST", uri.path(), &json.raw);
     let points = req.points.get();
-    let stored = app.db.redeem(app.region(), member_id, &idem, req).await?;
+    let stored = app
+        .db
+        .acting_as(caller.actor())
+        .redeem(app.region(), member_id, &idem, req)
+        .await?;
     if stored.status == StatusCode::CREATED && !stored.replayed {
         app.db
             .metrics()

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::openapi::{GroupReadRefusals, MemberReadRefusals, MemberWriteRefusals};
 use super::{ApiJson, ApiPath, ApiQuery, AppState, IdemKey, MemberPath, at};
 use crate::api::{Leaderboard, Transferred, to_body};
+use crate::auth::Caller;
 use crate::config::Config;
 use crate::domain::schema::bounded_integer;
 use crate::domain::{Points, Reference};
@@ -45,9 +46,10 @@ struct TransferBody {
 #[utoipa::path(post, path = "/v1/members/{member_id}/transfers", tag = "social",
     params(MemberPath, IdemKey), request_body = TransferBody,
     responses((status = 201, description = "transferred", body = Transferred), MemberWriteRefusals))]
-#[tracing::instrument(skip(app, uri, key, json))]
+#[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn transfer(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(MemberPath { member_id }): ApiPath<MemberPath>,
     uri: Uri,
     key: IdemKey,
@@ -63,7 +65,11 @@ async fn transfer(
         daily_limit: ledger.transfer_daily_limit_points,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app.db.transfer(app.region(), member_id, &idem, req).await?)
+    Ok(app
+        .db
+        .acting_as(caller.actor())
+        .transfer(app.region(), member_id, &idem, req)
+        .await?)
 }
 
 fn bounded(

@@ -6,7 +6,7 @@
 //! detectable (the audit's last check).
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -259,8 +259,11 @@ impl MemberCtx {
         &mut self,
         tx: &Tx<'_>,
         now: DateTime<Utc>,
-        draft: Draft<'_>,
+        mut draft: Draft<'_>,
     ) -> Result<Appended> {
+        if let (Some(actor), Value::Object(details)) = (tx.actor(), &mut draft.details) {
+            details.insert("actor".to_owned(), json!(actor));
+        }
         let staged = self.stage(now, draft)?;
         staged.insert(tx).await?;
         Ok(staged.appended())

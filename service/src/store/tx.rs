@@ -28,6 +28,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
+use crate::domain::Actor;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -63,6 +64,9 @@ pub struct Db {
     /// Whether a write refuses when this instance's region is fenced. Always true, unless a
     /// `chaos-hooks` build was told to skip the check (see [`Db::skipping_fence_check`]).
     enforce_fence: bool,
+    /// Who this handle's writes are made for; recorded on every ledger entry (see
+    /// [`Db::acting_as`]).
+    actor: Option<Arc<Actor>>,
 }
 
 /// Outcome of one attempt, as the retry loop sees it.
@@ -110,7 +114,17 @@ impl Db {
             stripes,
             campaign_stripes,
             enforce_fence: true,
+            actor: None,
         })
+    }
+
+    /// This pool, with every ledger entry written through it recorded as made by `actor`.
+    /// Cheap: the pool and the lock stripes are shared.
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            actor: Some(Arc::new(actor)),
+            ..self.clone()
+        }
     }
 
     /// Writes stop refusing when this region is fenced; they still read its row and record
@@ -241,7 +255,7 @@ impl Db {
     {
         let conn = InTx::new(self.conn().await?);
         let client = conn.client();
-        let tx = Tx::new(client, self.enforce_fence);
+        let tx = Tx::new(client, self.enforce_fence, self.actor.clone());
         // BEGIN is sent first and the unit's first statements right behind it, in the same
         // round trip (`biased` polls in order; a request is queued when first polled). BEGIN
         // cannot fail on a healthy connection that is not already in a transaction, which
@@ -357,16 +371,23 @@ pub struct Tx<'c> {
     queued: SyncMutex<Vec<Queued>>,
     discarded: std::sync::atomic::AtomicBool,
     enforce_fence: bool,
+    actor: Option<Arc<Actor>>,
 }
 
 impl<'c> Tx<'c> {
-    fn new(client: &'c ClientWrapper, enforce_fence: bool) -> Self {
+    fn new(client: &'c ClientWrapper, enforce_fence: bool, actor: Option<Arc<Actor>>) -> Self {
         Self {
             client,
             queued: SyncMutex::new(Vec::new()),
             discarded: std::sync::atomic::AtomicBool::new(false),
             enforce_fence,
+            actor,
         }
+    }
+
+    /// Who this transaction's ledger entries are made by, when the caller said.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_deref()
     }
 
     /// Whether this transaction must refuse to write when its region is fenced (always,

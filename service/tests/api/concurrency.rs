@@ -7,7 +7,11 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ALICE, BRUNO, spawn_app, spawn_app_on, test_config};
+use loyalty_service::auth::Scope;
+
+use crate::helpers::{
+    ALICE, BRUNO, builder_with, client_with, spawn_app, spawn_app_on, test_config, token,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_redemptions_never_overdraw() {
@@ -90,7 +94,7 @@ async fn the_same_booking_earned_concurrently_over_separate_connections_is_earne
     let results = join_all((0..16).map(|i| {
         let app = if i % 2 == 0 { &a } else { &b };
         // A fresh client per request: separate HTTP connections, separate pooled DB connections.
-        let http = reqwest::Client::new();
+        let http = client_with(Some(&token("hotel-bookings", &[Scope::Earn])));
         let url = format!("{}/v1/members/{ALICE}/earn", app.base);
         let body = body.clone();
         async move { app.send(http.post(url).json(&body)).await }
@@ -238,7 +242,7 @@ async fn a_client_hanging_up_mid_transaction_leaves_no_transaction_open() {
     )
     .await
     .unwrap();
-    let impatient = reqwest::Client::builder()
+    let impatient = builder_with(Some(&token("checkout", &[Scope::Bookings])))
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();

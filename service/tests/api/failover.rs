@@ -193,7 +193,10 @@ async fn a_fenced_region_refuses_every_write_route_naming_the_serving_region_and
     ];
     let before = app.footprint().await;
     for (i, (case, path, body)) in cases.into_iter().enumerate() {
-        let res = app.post_idem(&path, &format!("fenced-{i}"), body).await;
+        // A transfer is its sender's own act: only the member's token may ask for it.
+        let member = app.as_member(ALICE);
+        let caller = if case == "transfer" { &member } else { &app };
+        let res = caller.post_idem(&path, &format!("fenced-{i}"), body).await;
         assert_eq!(
             res.status,
             StatusCode::MISDIRECTED_REQUEST,

@@ -2,8 +2,11 @@
 //! migrated, seeded template on the process's private PostgreSQL.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use loyalty_service::config::Config;
+use loyalty_service::auth::Scope;
+use loyalty_service::auth::dev::DevIssuer;
+use loyalty_service::config::{Config, LimitsConfig};
 use loyalty_service::startup::Application;
 use loyalty_service::store::{migrate, seed};
 use reqwest::StatusCode;
@@ -19,6 +22,48 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub db_url: String,
+}
+
+pub const TEST_ISSUER: &str = "https://issuer.test.invalid";
+pub const TEST_AUDIENCE: &str = "loyalty-api";
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The test process's identity provider: one key, its key set in a file the apps read.
+pub fn issuer() -> &'static DevIssuer {
+    static ISSUER: OnceLock<DevIssuer> = OnceLock::new();
+    ISSUER.get_or_init(|| {
+        let issuer = DevIssuer::generate(TEST_ISSUER, TEST_AUDIENCE);
+        issuer
+            .write_jwks(&jwks_file())
+            .expect("write the test key set");
+        issuer
+    })
+}
+
+fn jwks_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("loyalty-test-jwks-{}.json", std::process::id()))
+}
+
+/// A token of the test issuer.
+pub fn token(subject: &str, scopes: &[Scope]) -> String {
+    issuer().token(subject, "tests", scopes, TOKEN_TTL)
+}
+
+/// A client that sends `token` on every request (none: no Authorization header).
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    builder_with(token).build().unwrap()
+}
+
+/// A client builder whose clients send `token` on every request.
+pub fn builder_with(token: Option<&str>) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .expect("a token is a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder().default_headers(headers)
 }
 
 pub struct Response {
@@ -76,6 +121,8 @@ pub async fn fresh_database() -> String {
     pgharness::shared().url(&name)
 }
 
+/// Port 0, no background jobs, the test issuer's key set, and no rate limits (the tests
+/// of the limits set their own).
 pub fn test_config() -> Config {
     let defaults = Config::default();
     Config {
@@ -84,6 +131,8 @@ pub fn test_config() -> Config {
             interval_ms: 0,
             ..defaults.jobs.clone()
         },
+        auth: issuer().auth_config(&jwks_file()),
+        limits: LimitsConfig::UNLIMITED,
         ..defaults
     }
 }
@@ -99,12 +148,27 @@ pub async fn spawn_app_on(db_url: &str, config: Config) -> TestApp {
     tokio::spawn(app.serve(std::future::pending()));
     TestApp {
         base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        // Tests act with every service scope unless they say otherwise (`as_member`, `with_token`).
+        http: client_with(Some(&token("platform-tests", &Scope::SERVICES))),
         db_url: db_url.to_owned(),
     }
 }
 
 impl TestApp {
+    /// The same instance, called with `token` (none: without a token).
+    pub fn with_token(&self, token: Option<&str>) -> TestApp {
+        TestApp {
+            base: self.base.clone(),
+            http: client_with(token),
+            db_url: self.db_url.clone(),
+        }
+    }
+
+    /// The same instance, called with `member`'s own token.
+    pub fn as_member(&self, member: Uuid) -> TestApp {
+        self.with_token(Some(&token(&member.to_string(), &[Scope::Member])))
+    }
+
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Response {
         let res = req.send().await.expect("request");
         let status = res.status();

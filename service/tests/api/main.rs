@@ -1,12 +1,16 @@
 //! Integration tests of the loyalty service: real HTTP against an instance on port 0, on
 //! a fresh database of the test process's own PostgreSQL (one binary keeps link time down).
 
+mod access;
+mod authentication;
 mod bad_input;
 mod concurrency;
 mod failover;
 mod helpers;
 mod holds;
+mod key_set;
 mod ledger;
+mod limits;
 mod members;
 mod operations;
 mod rules;

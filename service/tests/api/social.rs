@@ -12,6 +12,7 @@ async fn a_transfer_moves_points_atomically_and_keeps_their_expiry() {
     let app = spawn_app().await;
     app.fund(ALICE, "BK-1", 1_000).await;
     let res = app
+        .as_member(ALICE)
         .post(
             &format!("/v1/members/{ALICE}/transfers"),
             json!({"to_member_id": BRUNO, "points": 300, "reference": "GIFT-1"}),
@@ -41,16 +42,19 @@ async fn transfers_are_refused_across_residency_groups_beyond_limits_and_to_ones
     let app = spawn_app().await;
     app.fund(ALICE, "BK-1", 300_000).await;
     let path = format!("/v1/members/{ALICE}/transfers");
-    app.post(
-        &path,
-        json!({"to_member_id": BRUNO, "points": 100_000, "reference": "G1"}),
-    )
-    .await;
-    app.post(
-        &path,
-        json!({"to_member_id": BRUNO, "points": 100_000, "reference": "G2"}),
-    )
-    .await;
+    let alice = app.as_member(ALICE);
+    alice
+        .post(
+            &path,
+            json!({"to_member_id": BRUNO, "points": 100_000, "reference": "G1"}),
+        )
+        .await;
+    alice
+        .post(
+            &path,
+            json!({"to_member_id": BRUNO, "points": 100_000, "reference": "G2"}),
+        )
+        .await;
     for (name, body, status, code) in [
         (
             "other residency group",
@@ -90,7 +94,7 @@ async fn transfers_are_refused_across_residency_groups_beyond_limits_and_to_ones
         ),
     ] {
         let before = app.footprint().await;
-        let res = app.post(&path, body).await;
+        let res = alice.post(&path, body).await;
         assert_eq!(res.status, status, "{name}: {}", res.body);
         assert_eq!(res.code(), code, "{name}");
         assert_eq!(app.footprint().await, before, "{name} wrote something");
@@ -111,11 +115,12 @@ async fn concurrent_transfers_in_both_directions_lose_nothing() {
             (BRUNO, ALICE)
         };
         async move {
-            app.post(
-                &format!("/v1/members/{from}/transfers"),
-                json!({"to_member_id": to, "points": 70, "reference": format!("T-{i}")}),
-            )
-            .await
+            app.as_member(from)
+                .post(
+                    &format!("/v1/members/{from}/transfers"),
+                    json!({"to_member_id": to, "points": 70, "reference": format!("T-{i}")}),
+                )
+                .await
         }
     }))
     .await;

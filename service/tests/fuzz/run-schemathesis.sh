@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the real service with schemathesis against its own /openapi.json: starts
 # `loyalty-service serve --demo` on the embedded PostgreSQL in a temporary data dir and a
-# free port, runs every check that is sound for this API, and stops the service again.
+# free port, runs every check that is sound for this API with the demo's platform token
+# (every service scope), then a second, shorter run without any token in which every /v1
+# answer must be 401, and stops the service again.
 #
 #   run-schemathesis.sh [MAX_EXAMPLES] [MAX_TIME_S]    (defaults: 15 examples, 120 s)
 #
@@ -24,7 +26,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 
 # Jobs off: a sweep between two requests of a test case would make its answers racy.
-LOYALTY_DATABASE__EMBEDDED_DATA_DIR="$work/pg" LOYALTY_LISTEN="127.0.0.1:$port" \
+LOYALTY_DATABASE__EMBEDDED_DATA_DIR="$work/pg" LOYALTY_AUTH__DEMO_DIR="$work/auth" LOYALTY_LISTEN="127.0.0.1:$port" \
   LOYALTY_JOBS__INTERVAL_MS=0 LOYALTY_LOG_FORMAT=json \
   target/debug/loyalty-service serve --demo >"$work/service.log" 2>&1 &
 service=$!
@@ -43,28 +45,54 @@ for _ in $(seq "$READY_TIMEOUT_S"); do
 done
 curl -fsS "$base/readyz" >/dev/null || { tail -50 "$work/service.log"; echo "the service is not ready"; exit 1; }
 
+# Statuses per operation, from the service's own request counter.
+responses() {
+  curl -fsS "$base/metrics" | sed -n 's/^loyalty_http_requests_total{method="\([A-Z]*\)",route="\([^"]*\)",status="\([0-9]*\)"} \(.*\)$/\1 \2 \3 \4/p'
+}
+by_operation() {
+  sort -k2,2 -k1,1 -k3,3 | awk '{ key = $1 " " $2; line[key] = line[key] " " $3 "x" $4 } END { for (k in line) print k ":" line[k] }' | sort
+}
+
 # Every check but those that cannot hold here, each for a stated reason:
-# - ignored_auth: there is no authentication yet (ADR 0012), so nothing can be ignored;
 # - use_after_free, ensure_resource_availability: stateful checks that assume a DELETE
 #   removes what a POST created; the ledger has no deletes and holds end by POST.
+# `ignored_auth` runs: it sends requests without the token and with a made-up one, and
+# fails when any /v1 operation accepts them.
+token=$(cat "$work/auth/tokens/platform.jwt")
 started=$(date +%s)
 set +e
 "$VENV/bin/schemathesis" --config-file service/tests/fuzz/schemathesis.toml run "$base/openapi.json" \
+  --header "Authorization: Bearer $token" \
   --checks all \
-  --exclude-checks ignored_auth,use_after_free,ensure_resource_availability \
+  --exclude-checks use_after_free,ensure_resource_availability \
   --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME_S" \
   --workers 1 --request-timeout 10 \
   --suppress-health-check too_slow --generation-database none \
   --report junit --report-dir "$work/report"
 status=$?
 set -e
-echo "schemathesis finished in $(( $(date +%s) - started )) s with status $status"
-# What the run reached, from the service's own request counter: statuses per operation.
+echo "schemathesis (with a token) finished in $(( $(date +%s) - started )) s with status $status"
 echo "--- responses by operation and status (the service's loyalty_http_requests_total) ---"
-curl -fsS "$base/metrics" | sed -n 's/^loyalty_http_requests_total{method="\([A-Z]*\)",route="\([^"]*\)",status="\([0-9]*\)"} \(.*\)$/\1 \2 \3 \4/p' |
-  sort -k2,2 -k1,1 -k3,3 | awk '{ key = $1 " " $2; line[key] = line[key] " " $3 "x" $4 } END { for (k in line) print k ":" line[k] }' | sort
-if [ "$status" -ne 0 ]; then
+responses | by_operation
+before=$(responses)
+
+# Without a token: no 5xx, every answer documented, and every /v1 answer a 401.
+set +e
+"$VENV/bin/schemathesis" --config-file service/tests/fuzz/schemathesis.toml run "$base/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --max-examples 5 --max-time 60 --phases examples,fuzzing \
+  --workers 1 --request-timeout 10 \
+  --suppress-health-check too_slow --generation-database none
+anonymous=$?
+set -e
+echo "schemathesis (without a token) finished with status $anonymous"
+# The counters grew only by 401s on /v1 routes.
+not_401=$(diff <(echo "$before") <(responses) | sed -n 's/^> //p' | awk '$2 ~ /^\/v1/ && $3 != 401' || true)
+if [ -n "$not_401" ]; then
+  echo "--- /v1 answers other than 401 without a token ---"; echo "$not_401"; anonymous=1
+fi
+if [ "$status" -ne 0 ] || [ "$anonymous" -ne 0 ]; then
   echo "--- last lines of the service log ---"
   tail -30 "$work/service.log"
+  exit 1
 fi
-exit "$status"
