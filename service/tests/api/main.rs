@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod database_tls;
 mod failover;
 mod helpers;
 mod holds;
