@@ -1,5 +1,5 @@
 //! What the kinds share: status conditions, the vocabulary of the business (product types,
-//! tiers, channels, weekdays) and newtypes for names and codes.
+//! tiers, channels, weekdays), newtypes for names and codes, and references to Secrets.
 //!
 //! The newtypes carry the same pattern in their JSON schema as in their Rust constructor, so
 //! the API server rejects exactly the values the Rust side cannot parse and a watch never meets
@@ -7,10 +7,12 @@
 
 mod condition;
 mod names;
+mod secret;
 mod vocabulary;
 
 pub use condition::{Condition, ConditionStatus, find_condition, is_condition_true, set_condition};
 pub use names::{CountryCode, CurrencyCode, PartnerCode, RegionName, ResidencyGroup};
+pub use secret::SecretKeyRef;
 pub use vocabulary::{Channel, Money, ProductType, Tier, UnknownTier, Weekday};
 
 /// Whether `url` is an absolute https URL with a host: `https://host[:port][/path]`, no

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ValidationIssue;
+pub use crate::common::SecretKeyRef;
 use crate::common::{Condition, PartnerCode, ProductType};
 
 /// The most attempts a retry policy may declare.
@@ -74,21 +75,6 @@ pub struct PartnerSpec {
 
 fn default_true() -> bool {
     true
-}
-
-/// A key of a Secret in the same namespace.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretKeyRef {
-    /// The Secret's name.
-    #[schemars(
-        length(min = 1, max = 253),
-        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
-    pub name: String,
-    /// The key within the Secret's data.
-    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
-    pub key: String,
 }
 
 /// Exponential backoff for calls to the partner: attempt `n` (from 1) waits

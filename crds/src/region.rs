@@ -12,7 +12,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ValidationIssue;
-use crate::common::{Condition, CountryCode, RegionName, ResidencyGroup};
+use crate::common::{Condition, CountryCode, RegionName, ResidencyGroup, SecretKeyRef};
+
+mod auth;
+pub use auth::RegionAuth;
 
 /// Condition types a `LoyaltyRegion` reports.
 pub mod conditions {
@@ -90,6 +93,11 @@ pub struct LoyaltyRegionSpec {
     /// How and when the operator fails the region over to another region of its group.
     #[serde(default)]
     pub failover: FailoverPolicy,
+    /// The identity provider whose bearer tokens the region's service accepts. Outside
+    /// `--demo` the service refuses to start without one, so only local topologies, which do
+    /// not run the operator's Deployment, leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<RegionAuth>,
 }
 
 /// Where a region's rows live in the database.
@@ -136,6 +144,13 @@ pub struct RegionService {
     /// Node labels the replicas must be scheduled on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// The Secret key (in the operator's service namespace) holding the PEM bundle of the CA
+    /// that signed the database's certificate. The operator mounts it read-only at
+    /// `/etc/loyalty/database-ca/ca.crt`, and the database URL names that path:
+    /// `?sslmode=verify-full&sslrootcert=/etc/loyalty/database-ca/ca.crt`. Absent: nothing is
+    /// mounted (a database whose CA the URL does not need, or plaintext in development).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_ca_secret_ref: Option<SecretKeyRef>,
 }
 
 fn default_replicas() -> i32 {
@@ -365,6 +380,7 @@ impl LoyaltyRegionSpec {
                 "replicas must be 1 to 50",
             ));
         }
+        issues.extend(self.auth.iter().flat_map(RegionAuth::issues));
         let failover = &self.failover;
         if failover.stabilization_window_seconds < failover.probe_interval_seconds {
             issues.push(ValidationIssue::new(

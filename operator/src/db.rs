@@ -8,12 +8,12 @@
 //! classification and backoff are `loyalty_schema::retry`, shared with the service.
 
 use std::future::Future;
-use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use loyalty_pgtls::DatabaseUrl;
 use serde_json::Value;
-use tokio_postgres::{IsolationLevel, NoTls, Transaction};
+use tokio_postgres::{IsolationLevel, Transaction};
 
 use loyalty_schema::ConfigSet;
 use loyalty_schema::retry::{Retry, RetryPolicy, SqlClass, classify};
@@ -48,13 +48,15 @@ pub struct Db {
 }
 
 impl Db {
-    /// A pool for `url` (`postgres://…`, PostgreSQL or CockroachDB). Connects lazily.
+    /// A pool for `url` (`postgres://…`, PostgreSQL or CockroachDB, with libpq's `sslmode`
+    /// and `sslrootcert`). Connects lazily, but reads the CA bundle now.
     pub fn connect(url: &str, metrics: Metrics) -> Result<Self> {
-        let config =
-            tokio_postgres::Config::from_str(url).map_err(|e| Error::DatabaseUrl(e.to_string()))?;
+        let (config, tls) = DatabaseUrl::parse(url)
+            .and_then(DatabaseUrl::into_parts)
+            .map_err(|e| Error::DatabaseUrl(e.to_string()))?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

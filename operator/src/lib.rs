@@ -25,7 +25,6 @@ pub mod placement;
 pub mod telemetry;
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
 pub use error::{Error, Result};
@@ -55,9 +54,9 @@ pub struct Config {
 
 /// The database name in a URL, the one placement DDL alters (`loyalty` when absent).
 pub fn database_name(url: &str) -> Result<String> {
-    let config =
-        tokio_postgres::Config::from_str(url).map_err(|e| Error::DatabaseUrl(e.to_string()))?;
-    Ok(config.get_dbname().unwrap_or("loyalty").to_owned())
+    let url =
+        loyalty_pgtls::DatabaseUrl::parse(url).map_err(|e| Error::DatabaseUrl(e.to_string()))?;
+    Ok(url.config().get_dbname().unwrap_or("loyalty").to_owned())
 }
 
 /// Runs the operator with the kube `client` until `shutdown` resolves: the HTTP endpoints

@@ -51,6 +51,10 @@ struct Cli {
         default_value = "loyalty-service-database"
     )]
     service_database_secret: String,
+    /// Secret in the service namespace whose key `leaderboard-name-key` the service pods use
+    /// to derive leaderboard proxy names.
+    #[arg(long, env = "SERVICE_SECRET", default_value = "loyalty-service")]
+    service_secret: String,
     /// The region this operator instance runs in (informational until failover lands).
     #[arg(long, env = "LOYALTY_REGION")]
     region: Option<String>,
@@ -95,6 +99,7 @@ async fn main() -> ExitCode {
         settings: Settings {
             service_namespace: cli.service_namespace,
             service_database_secret: cli.service_database_secret,
+            service_secret: cli.service_secret,
             instance: Some(identity),
             probe_timeout: std::time::Duration::from_millis(cli.probe_timeout_ms),
         },

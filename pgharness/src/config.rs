@@ -1,6 +1,6 @@
-//! How a server is configured: [`PgConfig`] and [`Durability`].
+//! How a server is configured: [`PgConfig`], [`Durability`] and [`Tls`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -23,6 +23,19 @@ pub enum Durability {
     /// PostgreSQL's defaults. For benchmarks that must measure the real commit path and for
     /// development data that should survive anything.
     Durable,
+}
+
+/// Whether the server speaks TLS, and whether it insists on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tls {
+    /// `ssl = off`: plaintext only.
+    #[default]
+    Off,
+    /// `ssl = on`, with a server certificate for `localhost` and `127.0.0.1` signed by a CA
+    /// generated at start ([`crate::PgServer::ca_file`]). Plaintext is still accepted.
+    On,
+    /// As [`Tls::On`], and a TCP connection without TLS is refused (`hostssl` only).
+    Required,
 }
 
 /// What [`crate::PgServer::start`] starts. Build it with struct update syntax:
@@ -51,6 +64,8 @@ pub struct PgConfig {
     pub shared_buffers: String,
     /// Crash safety versus speed.
     pub durability: Durability,
+    /// Whether the server speaks TLS.
+    pub tls: Tls,
     /// Further `name=value` server settings, applied after (so overriding) the harness's own.
     pub settings: Vec<(String, String)>,
     /// How long the server may take to accept connections once launched.
@@ -66,6 +81,7 @@ impl Default for PgConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shared_buffers: DEFAULT_SHARED_BUFFERS.to_owned(),
             durability: Durability::default(),
+            tls: Tls::default(),
             settings: Vec::new(),
             start_timeout: Duration::from_secs(DEFAULT_START_TIMEOUT_S),
         }
@@ -105,13 +121,16 @@ impl PgConfig {
     }
 
     /// The `-c name=value` settings the server is launched with, in order; later ones win.
-    pub(crate) fn server_settings(&self, port: u16, socket_dir: &str) -> Vec<(String, String)> {
+    pub(crate) fn server_settings(&self, port: u16, run_dir: &Path) -> Vec<(String, String)> {
         let mut settings: Vec<(String, String)> = vec![
             ("listen_addresses".into(), crate::HOST.into()),
             ("port".into(), port.to_string()),
             // Sockets go in the private run directory: /var/run/postgresql may not exist, may
             // belong to a system server, and would collide between concurrent servers.
-            ("unix_socket_directories".into(), socket_dir.into()),
+            (
+                "unix_socket_directories".into(),
+                run_dir.to_string_lossy().into_owned(),
+            ),
             ("max_connections".into(), self.max_connections.to_string()),
             ("shared_buffers".into(), self.shared_buffers.clone()),
             // The log goes to stderr, which the harness points at a file in the run directory.
@@ -123,6 +142,7 @@ impl PgConfig {
                 settings.push((name.into(), "off".into()));
             }
         }
+        settings.extend(crate::tls::settings(self.tls, run_dir));
         settings.extend(self.settings.iter().cloned());
         settings
     }

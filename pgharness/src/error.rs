@@ -45,6 +45,11 @@ pub enum Error {
     )]
     InvalidDatabaseName(String),
 
+    /// The TLS certificates of [`crate::Tls::On`] or [`crate::Tls::Required`] could not be
+    /// generated.
+    #[error("could not generate the server's TLS certificates: {0}")]
+    Certificates(#[source] rcgen::Error),
+
     /// A file system operation failed.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -117,6 +122,7 @@ impl Error {
             Error::NoPostgresUser => "no_postgres_user",
             Error::InvalidConfig(_) => "invalid_config",
             Error::InvalidDatabaseName(_) => "invalid_database_name",
+            Error::Certificates(_) => "certificates",
             Error::Io { .. } => "io",
             Error::Spawn { .. } => "spawn",
             Error::CommandFailed { .. } => "command_failed",

@@ -18,9 +18,13 @@
 //!
 //! The API is synchronous so any test, benchmark or binary can use it without a runtime.
 //!
+//! With [`PgConfig::tls`] set to [`Tls::On`] or [`Tls::Required`] the server speaks TLS with a
+//! certificate generated at start; [`PgServer::ca_file`] is the CA bundle that verifies it.
+//!
 //! Modules: `config` (what to start), `binaries` (finding the installation), `os_user` (running
-//! as `postgres` when root), `cluster` (directories and initdb), `postmaster` (launch, readiness,
-//! stop), `watchdog` (cleanup after an abrupt exit), `error`.
+//! as `postgres` when root), `cluster` (directories and initdb), `tls` (certificates and the
+//! TLS-only hba file), `postmaster` (launch, readiness, stop), `watchdog` (cleanup after an
+//! abrupt exit), `error`.
 
 mod binaries;
 mod cluster;
@@ -28,6 +32,7 @@ mod config;
 mod error;
 mod os_user;
 mod postmaster;
+mod tls;
 mod watchdog;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +42,7 @@ use std::sync::OnceLock;
 pub use binaries::BIN_DIR_ENV;
 pub use config::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SHARED_BUFFERS, DEFAULT_START_TIMEOUT_S, Durability, PgConfig,
+    Tls,
 };
 pub use error::{Error, INSTALL_HINT, Result};
 
@@ -54,7 +60,7 @@ const PORT_ATTEMPTS: u32 = 5;
 const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// A running PostgreSQL server owned by this process. Superuser `postgres`, trust
-/// authentication, listening on [`HOST`] only.
+/// authentication, listening on [`HOST`] only (over TLS too when configured).
 #[derive(Debug)]
 pub struct PgServer {
     port: u16,
@@ -62,6 +68,8 @@ pub struct PgServer {
     run_dir: PathBuf,
     data_dir: PathBuf,
     run_as: RunAs,
+    /// The CA certificate of a TLS server; `None` without TLS.
+    ca_file: Option<PathBuf>,
     /// `None` before launch and after stop.
     postmaster: Option<Child>,
     /// `None` after stop.
@@ -105,6 +113,7 @@ impl PgServer {
             run_dir,
             data_dir,
             run_as,
+            ca_file: None,
             postmaster: None,
             watchdog: Some(watchdog),
         };
@@ -114,6 +123,7 @@ impl PgServer {
             }
             cluster::initdb(&server.bin_dir, &server.data_dir, &server.run_dir, run_as)?;
         }
+        server.ca_file = tls::install(config.tls, &server.data_dir, &server.run_dir, run_as)?;
         server.launch(&config)?;
         Ok(server)
     }
@@ -179,6 +189,13 @@ impl PgServer {
     /// `psql` from the same installation as the server.
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
+    }
+
+    /// The PEM file of the CA that signed the server's certificate, for a server started with
+    /// [`Tls::On`] or [`Tls::Required`]: clients verify the server against it
+    /// (`?sslmode=verify-full&sslrootcert=PATH`). Removed on stop.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// The cluster's data directory.

@@ -74,11 +74,10 @@ pub(crate) fn launch(
     })?;
 
     let program = launch.bin_dir.join("postgres");
-    let socket_dir = launch.run_dir.to_string_lossy();
     let mut command = Command::new(&program);
     clear_pg_env(&mut command);
     command.arg("-D").arg(launch.data_dir);
-    for (name, value) in launch.config.server_settings(port, &socket_dir) {
+    for (name, value) in launch.config.server_settings(port, launch.run_dir) {
         command.arg("-c").arg(format!("{name}={value}"));
     }
     command

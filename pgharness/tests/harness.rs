@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pgharness::{Durability, Error, PgConfig, PgServer};
+use pgharness::{Durability, Error, PgConfig, PgServer, Tls};
 use postgres::{Client, NoTls};
 
 /// How long cleanup after a dead owner may take (the watchdog reacts at once; shutdown is fast).
@@ -285,4 +285,48 @@ fn helper_starts_a_server_and_dies_without_dropping_it() {
         }
         other => panic!("unknown helper mode {other:?}"),
     }
+}
+
+#[test]
+fn a_tls_only_server_writes_a_private_key_and_refuses_plaintext_tcp() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    let server = PgServer::start(PgConfig {
+        tls: Tls::Required,
+        ..PgConfig::default()
+    })
+    .expect("start");
+    let ca_file = server.ca_file().expect("a TLS server has a CA file");
+    assert!(
+        std::fs::read_to_string(ca_file)
+            .expect("read CA")
+            .contains("BEGIN CERTIFICATE")
+    );
+    let key = std::fs::metadata(server.data_dir().join("server.key")).expect("key");
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    let data_dir = std::fs::metadata(server.data_dir()).expect("data dir");
+    assert_eq!(
+        key.uid(),
+        data_dir.uid(),
+        "the key belongs to the server's account"
+    );
+
+    // The Unix socket stays open without TLS, so the harness's own tools keep working.
+    let socket = format!(
+        "host={} port={} user=postgres dbname=postgres",
+        server.run_dir().display(),
+        server.port()
+    );
+    let mut local = Client::connect(&socket, NoTls).expect("connect over the socket");
+    let ssl: String = local.query_one("SHOW ssl", &[]).expect("SHOW").get(0);
+    assert_eq!(ssl, "on");
+
+    let error = Client::connect(&server.url("postgres"), NoTls)
+        .err()
+        .expect("plaintext over TCP is refused");
+    assert_eq!(
+        error.code(),
+        Some(&postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
+        "{error}"
+    );
 }

@@ -51,6 +51,9 @@ pub struct Settings {
     pub service_namespace: String,
     /// Secret (in `service_namespace`, key `url`) with the service's database URL.
     pub service_database_secret: String,
+    /// Secret (in `service_namespace`) with the service's other secrets: key
+    /// `leaderboard-name-key` (see `region::service_config`).
+    pub service_secret: String,
     /// This instance's name in Events (the pod name).
     pub instance: Option<String>,
     /// The longest a region's `/readyz` probe may take (capped by its probe interval).
@@ -62,6 +65,7 @@ impl Default for Settings {
         Self {
             service_namespace: "loyalty-system".into(),
             service_database_secret: "loyalty-service-database".into(),
+            service_secret: "loyalty-service".into(),
             instance: None,
             probe_timeout: crate::failover::DEFAULT_PROBE_TIMEOUT,
         }

@@ -9,6 +9,7 @@
 //! homes and placement record, fences its row (state `fenced`, epoch + 1) and deletes its
 //! workloads; member data is never touched.
 
+pub mod service_config;
 pub mod workloads;
 
 use std::sync::Arc;

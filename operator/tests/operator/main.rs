@@ -1,7 +1,7 @@
 //! The operator's one integration test binary: request contracts against a mocked API
 //! server, the real controllers against the Kubernetes stand-in and PostgreSQL, leader
-//! election, region failover, the schema catalogue against a migrated database, and golden
-//! CockroachDB DDL.
+//! election, region failover, the rendered region Deployment, the schema catalogue against a
+//! migrated database, and golden CockroachDB DDL.
 
 mod campaign;
 mod catalogue;
@@ -13,3 +13,4 @@ mod helpers;
 mod leader;
 mod partner;
 mod region;
+mod workloads;

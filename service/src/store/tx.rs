@@ -83,7 +83,8 @@ impl Db {
         pool_wait: Duration,
         metrics: Metrics,
     ) -> Result<Self, anyhow::Error> {
-        let mut pg_config: tokio_postgres::Config = url.parse()?;
+        // sslmode and sslrootcert are read the libpq way, for PostgreSQL and CockroachDB alike.
+        let (mut pg_config, tls) = loyalty_pgtls::DatabaseUrl::parse(url)?.into_parts()?;
         let options = format!(
             "{} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
             pg_config.get_options().unwrap_or_default()
@@ -91,7 +92,7 @@ impl Db {
         pg_config.options(options.trim());
         let manager = Manager::from_config(
             pg_config,
-            tokio_postgres::NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -5,6 +5,7 @@ mod access;
 mod authentication;
 mod bad_input;
 mod concurrency;
+mod database_tls;
 mod failover;
 mod helpers;
 mod holds;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+    Capabilities, Container, ContainerPort, HTTPGetAction, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
+    ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -19,7 +19,8 @@ use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use loyalty_crds::region::{LoyaltyRegion, ResourceAmounts};
 
-use super::super::{Context, MANAGER};
+use super::service_config;
+use crate::controller::{Context, MANAGER, Settings};
 use crate::{Error, Result};
 
 /// The node label every replica of a region is pinned to.
@@ -72,14 +73,6 @@ fn metadata(r: &LoyaltyRegion, namespace: &str) -> Result<ObjectMeta> {
     })
 }
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    }
-}
-
 fn http_probe(path: &str, period_s: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
@@ -92,33 +85,16 @@ fn http_probe(path: &str, period_s: i32) -> Probe {
     }
 }
 
-/// The service container: its environment (the database URL from the Secret), probes,
+/// The service container: its environment and mounts (see [`service_config`]), probes,
 /// resources, and a locked-down security context.
-fn container(r: &LoyaltyRegion, database_secret: &str) -> Container {
-    let region = r.spec.region.as_str();
+fn container(r: &LoyaltyRegion, settings: &Settings) -> Container {
     let resources = &r.spec.service.resources;
-    let database_url = EnvVar {
-        name: "LOYALTY_DATABASE__URL".into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: database_secret.to_owned(),
-                key: "url".into(),
-                optional: None,
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    };
     Container {
         name: "service".into(),
         image: Some(r.spec.service.image.clone()),
         args: Some(vec!["serve".into()]),
-        env: Some(vec![
-            env("LOYALTY_REGION", region),
-            env("LOYALTY_LISTEN", format!("0.0.0.0:{SERVICE_PORT}")),
-            env("LOYALTY_LOG_FORMAT", "json"),
-            database_url,
-        ]),
+        env: Some(service_config::env(r, settings)),
+        volume_mounts: service_config::database_ca(r).map(|(_, mount)| vec![mount]),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: SERVICE_PORT,
@@ -145,8 +121,8 @@ fn container(r: &LoyaltyRegion, database_secret: &str) -> Container {
     }
 }
 
-/// The region's Deployment, as applied.
-pub fn deployment(r: &LoyaltyRegion, namespace: &str, database_secret: &str) -> Result<Deployment> {
+/// The region's Deployment, as applied in `settings.service_namespace`.
+pub fn deployment(r: &LoyaltyRegion, settings: &Settings) -> Result<Deployment> {
     let region = r.spec.region.as_str();
     let mut node_selector = BTreeMap::from([(REGION_NODE_LABEL.to_owned(), region.to_owned())]);
     // The spec's labels win, so a cluster that labels its nodes differently can say so.
@@ -163,11 +139,12 @@ pub fn deployment(r: &LoyaltyRegion, namespace: &str, database_secret: &str) -> 
             }),
             ..PodSecurityContext::default()
         }),
-        containers: vec![container(r, database_secret)],
+        containers: vec![container(r, settings)],
+        volumes: service_config::database_ca(r).map(|(volume, _)| vec![volume]),
         ..PodSpec::default()
     };
     Ok(Deployment {
-        metadata: metadata(r, namespace)?,
+        metadata: metadata(r, &settings.service_namespace)?,
         spec: Some(DeploymentSpec {
             replicas: Some(r.spec.service.replicas),
             selector: LabelSelector {
@@ -243,11 +220,7 @@ pub async fn apply(r: &LoyaltyRegion, ctx: &Context) -> Result<Readiness> {
     let pp = PatchParams::apply(MANAGER).force();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
     let applied = deployments
-        .patch(
-            &name,
-            &pp,
-            &Patch::Apply(&deployment(r, ns, &ctx.settings.service_database_secret)?),
-        )
+        .patch(&name, &pp, &Patch::Apply(&deployment(r, &ctx.settings)?))
         .await?;
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     services

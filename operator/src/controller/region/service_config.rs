@@ -1,0 +1,114 @@
+//! What a region's service container is configured with: plain settings from the
+//! LoyaltyRegion as environment variables, every secret by reference to a key of a Kubernetes
+//! Secret (the operator never reads or copies a secret value), and the database's CA bundle
+//! as a read-only volume.
+//!
+//! The Secrets live in the service namespace and are created by the installer:
+//!
+//! | Secret (operator flag) | key | becomes |
+//! | --- | --- | --- |
+//! | `--service-database-secret` (`loyalty-service-database`) | [`DATABASE_URL_KEY`] | `LOYALTY_DATABASE__URL` |
+//! | `--service-secret` (`loyalty-service`) | [`LEADERBOARD_NAME_KEY_KEY`] | `LOYALTY_LEADERBOARD__NAME_KEY` |
+//! | `spec.service.databaseCaSecretRef` | as named | the file [`DATABASE_CA_PATH`] |
+
+use k8s_openapi::api::core::v1::{
+    EnvVar, EnvVarSource, KeyToPath, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+};
+use loyalty_crds::region::LoyaltyRegion;
+
+use super::workloads::SERVICE_PORT;
+use crate::controller::Settings;
+
+/// The key of the database Secret that holds the database URL.
+pub const DATABASE_URL_KEY: &str = "url";
+/// The key of the service Secret that holds the key leaderboard proxy names are derived with.
+pub const LEADERBOARD_NAME_KEY_KEY: &str = "leaderboard-name-key";
+/// The directory the database CA bundle is mounted in.
+pub const DATABASE_CA_DIR: &str = "/etc/loyalty/database-ca";
+/// The CA bundle's file name in [`DATABASE_CA_DIR`].
+const DATABASE_CA_FILE: &str = "ca.crt";
+/// The bundle's full path ([`DATABASE_CA_DIR`] / `ca.crt`), which the database URL names:
+/// `sslrootcert=` this.
+pub const DATABASE_CA_PATH: &str = "/etc/loyalty/database-ca/ca.crt";
+/// The pod volume holding the bundle.
+const DATABASE_CA_VOLUME: &str = "database-ca";
+/// Secret volume files are readable by everyone in the pod (the service's UID is not root).
+const DATABASE_CA_MODE: i32 = 0o444;
+
+/// The container's environment: settings first, then the secrets.
+pub fn env(r: &LoyaltyRegion, settings: &Settings) -> Vec<EnvVar> {
+    let mut env = vec![
+        plain("LOYALTY_REGION", r.spec.region.as_str()),
+        plain("LOYALTY_LISTEN", format!("0.0.0.0:{SERVICE_PORT}")),
+        plain("LOYALTY_LOG_FORMAT", "json"),
+    ];
+    if let Some(auth) = &r.spec.auth {
+        env.extend([
+            plain("LOYALTY_AUTH__ISSUER", auth.issuer.as_str()),
+            plain("LOYALTY_AUTH__AUDIENCE", auth.audience.as_str()),
+            plain("LOYALTY_AUTH__JWKS_URL", auth.jwks_url.as_str()),
+        ]);
+    }
+    env.extend([
+        secret(
+            "LOYALTY_DATABASE__URL",
+            &settings.service_database_secret,
+            DATABASE_URL_KEY,
+        ),
+        secret(
+            "LOYALTY_LEADERBOARD__NAME_KEY",
+            &settings.service_secret,
+            LEADERBOARD_NAME_KEY_KEY,
+        ),
+    ]);
+    env
+}
+
+/// The CA bundle's volume and its mount, when the spec names a Secret for it.
+pub fn database_ca(r: &LoyaltyRegion) -> Option<(Volume, VolumeMount)> {
+    let source = r.spec.service.database_ca_secret_ref.as_ref()?;
+    let volume = Volume {
+        name: DATABASE_CA_VOLUME.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(source.name.clone()),
+            items: Some(vec![KeyToPath {
+                key: source.key.clone(),
+                path: DATABASE_CA_FILE.into(),
+                mode: None,
+            }]),
+            default_mode: Some(DATABASE_CA_MODE),
+            optional: None,
+        }),
+        ..Volume::default()
+    };
+    let mount = VolumeMount {
+        name: DATABASE_CA_VOLUME.into(),
+        mount_path: DATABASE_CA_DIR.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    Some((volume, mount))
+}
+
+fn plain(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
