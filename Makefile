@@ -1,5 +1,12 @@
 # Every command a person needs. `make help` lists them.
-.PHONY: help run test lint fmt crds bench bench-quick standin operator chaos-build chaos-smoke chaos sandbox fuzz-api
+.PHONY: help run test lint fmt crds bench bench-quick standin operator chaos-build chaos-smoke chaos sandbox fuzz-api images
+
+# The names the manifests use: manifests/base/deployment.yaml and the LoyaltyRegion examples.
+IMAGE_REGISTRY ?= ghcr.io/example
+IMAGE_TAG ?= 0.1.0
+# Where cargo builds (`make images CARGO_TARGET_DIR=...` keeps release builds apart).
+CARGO_TARGET_DIR ?= target
+export CARGO_TARGET_DIR
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -48,3 +55,13 @@ chaos: chaos-build ## Every chaos scenario on a fresh local topology; writes doc
 
 sandbox: chaos-build ## Three regions, the stand-in and the operator, left running; prints the kubeconfig and URLs
 	target/debug/loyalty-chaos up --keep
+
+images: ## Build and check the service and operator images with buildah (ghcr.io/example/loyalty-service:0.1.0, …-operator:0.1.0)
+	cargo build --release -p loyalty-service --no-default-features
+	cargo build --release -p loyalty-operator
+	images/stage-rootfs.sh $(CARGO_TARGET_DIR)/release/loyalty-service $(CARGO_TARGET_DIR)/images/loyalty-service
+	images/stage-rootfs.sh $(CARGO_TARGET_DIR)/release/loyalty-operator $(CARGO_TARGET_DIR)/images/loyalty-operator
+	buildah build -f images/service.Containerfile -t $(IMAGE_REGISTRY)/loyalty-service:$(IMAGE_TAG) $(CARGO_TARGET_DIR)/images
+	buildah build -f images/operator.Containerfile -t $(IMAGE_REGISTRY)/loyalty-operator:$(IMAGE_TAG) $(CARGO_TARGET_DIR)/images
+	images/check-image.sh $(IMAGE_REGISTRY)/loyalty-service:$(IMAGE_TAG) loyalty-service
+	images/check-image.sh $(IMAGE_REGISTRY)/loyalty-operator:$(IMAGE_TAG) loyalty-operator

@@ -4,9 +4,12 @@
 //! `self.end > self.start` compare times. Rules that mention `oldSelf` are transition rules and
 //! run only on updates where the old value exists.
 //!
-//! Not modelled: `messageExpression`, `fieldPath`, `optionalOldSelf`, the cost budget, and the
-//! Kubernetes CEL extension libraries (`url()`, `quantity()`, `isSorted()`...); a rule using them
-//! fails with its evaluation error as the message.
+//! The same environment evaluates admission policies' expressions (see `admission.rs`) through
+//! [`evaluate`], with the Kubernetes URL library (`cel_url.rs`) added.
+//!
+//! Not modelled: `messageExpression` and `fieldPath` of schema rules, `optionalOldSelf`, the
+//! cost budget, and the other Kubernetes CEL libraries (`quantity()`, `isSorted()`, `ip()`...);
+//! a rule using them fails with its evaluation error as the message.
 
 use crate::error::FieldError;
 use crate::validation::schema_type;
@@ -16,13 +19,32 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-/// The standard CEL environment with the strings extension, built once.
+/// The standard CEL environment with the strings extension and the URL library, built once.
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     let mut env = Env::stdlib();
-    // Kubernetes offers the strings library too; the rules still work without it.
+    // Kubernetes offers these libraries too; rules that use neither still work without them.
     let _ = env.add_extension(cel::extensions::strings);
+    let _ = env.add_extension(crate::cel_url::extension);
     Arc::new(env)
 });
+
+/// Compiles and runs `source` with the named `variables`; the error is the compiler's or the
+/// evaluation's text.
+pub fn evaluate(source: &str, variables: &[(&str, Cel)]) -> Result<Cel, String> {
+    let program = ENV
+        .compile(source)
+        .map_err(|e| format!("compilation failed: {e}"))?;
+    let mut context = Context::with_env(ENV.clone());
+    for (name, value) in variables {
+        context.add_variable_from_value(*name, value.clone());
+    }
+    program.execute(&context).map_err(|e| e.to_string())
+}
+
+/// Converts JSON that has no schema (an admission request's objects) to a CEL value.
+pub fn json_to_cel(value: &Value) -> Cel {
+    to_cel(&Value::Null, value)
+}
 
 /// Runs every rule in the subtree of `schema` over `value`, appending failures to `errors`.
 pub fn check_tree(
@@ -104,16 +126,11 @@ fn check_rule(
         e.reason = reason;
         Some(e)
     };
-    let program = match ENV.compile(source) {
-        Ok(p) => p,
-        Err(e) => return fail(format!("compilation failed: {e}")),
-    };
-    let mut context = Context::with_env(ENV.clone());
-    context.add_variable_from_value("self", to_cel(schema, value));
+    let mut variables = vec![("self", to_cel(schema, value))];
     if let Some(old) = old {
-        context.add_variable_from_value("oldSelf", to_cel(schema, old));
+        variables.push(("oldSelf", to_cel(schema, old)));
     }
-    match program.execute(&context) {
+    match evaluate(source, &variables) {
         Ok(Cel::Bool(true)) => None,
         Ok(Cel::Bool(false)) => {
             let message = rule["message"]
@@ -123,7 +140,7 @@ fn check_rule(
             fail(message)
         }
         Ok(other) => fail(format!("rule did not evaluate to a bool: {other:?}")),
-        Err(e) => fail(e.to_string()),
+        Err(e) => fail(e),
     }
 }
 

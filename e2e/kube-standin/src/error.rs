@@ -211,6 +211,26 @@ impl ApiError {
         }
     }
 
+    /// An admission plugin's refusal of `resource` `name`: `... is forbidden: <message>`, with
+    /// the status reason the plugin gave (`Forbidden` 403, `Unauthorized` 401,
+    /// `RequestEntityTooLarge` 413, anything else `Invalid` 422).
+    pub fn admission_denied(resource: &str, name: &str, message: &str, reason: &str) -> ApiError {
+        let (code, reason) = match reason {
+            "Forbidden" => (403, "Forbidden"),
+            "Unauthorized" => (401, "Unauthorized"),
+            "RequestEntityTooLarge" => (413, "RequestEntityTooLarge"),
+            _ => (422, "Invalid"),
+        };
+        let mut error = ApiError::new(
+            code,
+            reason,
+            format!("{resource} \"{name}\" is forbidden: {message}"),
+        )
+        .with_details(name, resource);
+        error.details.as_mut().expect("just set")["causes"] = json!([{"message": message}]);
+        error
+    }
+
     fn with_details(mut self, name: &str, resource: &str) -> ApiError {
         let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
         self.details = Some(json!({"name": name, "group": group, "kind": kind}));

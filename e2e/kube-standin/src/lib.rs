@@ -4,7 +4,8 @@
 //! server-side apply, Events, Leases) and for kubectl (discovery, Tables, apply, delete --wait):
 //! CRUD on built-in kinds and on the kinds CRDs register, list + watch with resourceVersions,
 //! bookmarks and 410 Gone, four patch types, a `/status` subresource, finalizers, generation,
-//! and validation of custom resources against the CRD schema and its CEL rules. Request bodies
+//! validation of custom resources against the CRD schema and its CEL rules, and
+//! ValidatingAdmissionPolicies with their bindings (see `admission.rs`). Request bodies
 //! are JSON or YAML, or protobuf for the few built-in kinds `kubectl create` sends that way
 //! (see `protobuf.rs`); responses are always JSON. Built-ins are stored as sent, except that a
 //! Secret's `stringData` is folded into `data`, and core `v1` and `events.k8s.io/v1` Events are
@@ -19,7 +20,9 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod cel;
+mod cel_url;
 mod discovery;
 mod error;
 mod events;

@@ -1,6 +1,7 @@
 //! The life cycle of an object: what create, replace, patch and delete do to metadata, status,
 //! generation and finalizers before the store commits the result.
 
+use crate::admission::Admission;
 use crate::error::{ApiError, FieldError, Result};
 use crate::managed;
 use crate::patch::{self, PatchType};
@@ -211,6 +212,7 @@ pub fn create(
     normalize(t, &mut object);
     validation::check(t.rt, t.version, &mut object, None, opts.strict)?;
     special_on_create(t, &mut object)?;
+    Admission::load(t).admit(t, Part::Main, &object, None)?;
     let manager = opts
         .field_manager
         .clone()
@@ -405,11 +407,13 @@ pub fn replace(
     part: Part,
     opts: &WriteOptions,
 ) -> Result<Value> {
+    let admission = Admission::load(t);
     let stored = t
         .store
         .write(t.rt, t.namespace, name, opts.dry_run, |current| {
             let old = current.ok_or_else(|| missing(t, name))?;
             let mut new = finish_update(t, old, body.clone(), part, opts, true)?;
+            admission.admit(t, part, &new, Some(old))?;
             let manager = opts.field_manager.as_deref().unwrap_or("unknown");
             managed::record_manager(t, &mut new, manager, "Update", part, &body);
             Ok(Write::Put(new))
@@ -439,6 +443,7 @@ pub fn patch(
             return create(t, object, opts, "Apply");
         }
     }
+    let admission = Admission::load(t);
     let stored = t
         .store
         .write(t.rt, t.namespace, name, opts.dry_run, |current| {
@@ -450,6 +455,7 @@ pub fn patch(
                 PatchType::Json => patch::json_patch(&mut new, &body)?,
             }
             let mut new = finish_update(t, old, new, part, opts, false)?;
+            admission.admit(t, part, &new, Some(old))?;
             let (operation, fields) = match type_ {
                 PatchType::Apply => ("Apply", body.clone()),
                 PatchType::Json => ("Update", json!({})),

@@ -1,6 +1,6 @@
-//! Label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`) and field
-//! selectors (`path=value`, `path!=value` for any dotted path such as `metadata.name` or
-//! `involvedObject.uid`).
+//! Label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`, or the
+//! same as a `metav1.LabelSelector` object) and field selectors (`path=value`, `path!=value` for
+//! any dotted path such as `metadata.name` or `involvedObject.uid`).
 
 use crate::error::{ApiError, Result};
 use serde_json::Value;
@@ -30,6 +30,28 @@ impl Selector {
         })
     }
 
+    /// A `metav1.LabelSelector` (`matchLabels` and `matchExpressions` with `In`, `NotIn`,
+    /// `Exists`, `DoesNotExist`), as admission policies and bindings carry it.
+    pub fn from_label_selector(selector: &Value) -> Result<Selector> {
+        let mut labels: Vec<Requirement> = selector["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().into()))
+            .collect();
+        for expression in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            labels.push(expression_requirement(expression)?);
+        }
+        Ok(Selector {
+            labels,
+            fields: Vec::new(),
+        })
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         let labels = &object["metadata"]["labels"];
         let label = |key: &str| labels.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -56,6 +78,25 @@ fn holds(req: &Requirement, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
         Requirement::NotIn(k, vs) => lookup(k).is_none_or(|x| !vs.contains(&x)),
         Requirement::Exists(k) => lookup(k).is_some(),
         Requirement::NotExists(k) => lookup(k).is_none(),
+    }
+}
+
+fn expression_requirement(expression: &Value) -> Result<Requirement> {
+    let key = expression["key"].as_str().unwrap_or_default().to_owned();
+    let values: Vec<String> = expression["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    match expression["operator"].as_str() {
+        Some("In") => Ok(Requirement::In(key, values)),
+        Some("NotIn") => Ok(Requirement::NotIn(key, values)),
+        Some("Exists") => Ok(Requirement::Exists(key)),
+        Some("DoesNotExist") => Ok(Requirement::NotExists(key)),
+        other => Err(ApiError::bad_request(format!(
+            "{other:?} is not a valid label selector operator"
+        ))),
     }
 }
 
@@ -137,5 +178,40 @@ mod tests {
             let sel = Selector::parse(Some(labels), Some(fields)).unwrap();
             assert_eq!(sel.matches(&obj), expected, "{labels} / {fields}");
         }
+    }
+
+    #[test]
+    fn label_selector_objects_match_like_their_string_form() {
+        let obj = json!({"metadata": {"labels": {"app": "x", "tier": "web"}}});
+        let cases = [
+            (json!({}), true),
+            (json!({"matchLabels": {"app": "x"}}), true),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["y"]}]}),
+                false,
+            ),
+            (
+                json!({"matchLabels": {"app": "x"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}),
+                true,
+            ),
+        ];
+        for (selector, expected) in cases {
+            let sel = Selector::from_label_selector(&selector).unwrap();
+            assert_eq!(sel.matches(&obj), expected, "{selector}");
+        }
+        assert!(
+            Selector::from_label_selector(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Near"}]})
+            )
+            .is_err()
+        );
     }
 }

@@ -58,6 +58,11 @@ pub async fn reconcile(obj: Arc<LoyaltyRegion>, ctx: Arc<Context>) -> Result<Act
                 // this read and the status write below.
                 let _one_writer = ctx.status_lock(&r.name_any()).await;
                 let fresh = api.get(&r.name_any()).await?;
+                // The cache can lag a deletion: a region being deleted is the cleanup's to
+                // fence, never this apply's to revive.
+                if fresh.metadata.deletion_timestamp.is_some() {
+                    return Ok(Action::await_change());
+                }
                 apply(&fresh, &api, &ctx).await
             }
             FinalizerEvent::Cleanup(r) => cleanup(&r, &ctx).await,

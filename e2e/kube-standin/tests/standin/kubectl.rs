@@ -11,18 +11,18 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 /// A kubectl pointed at one stand-in, with its own kubeconfig and discovery cache.
-struct Kubectl {
+pub struct Kubectl {
     dir: TempDir,
 }
 
-struct Ran {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub struct Ran {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Kubectl {
-    fn new(server: &StandIn) -> Kubectl {
+    pub fn new(server: &StandIn) -> Kubectl {
         let dir = tempfile::tempdir().expect("a temporary directory");
         server
             .write_kubeconfig(&dir.path().join("kubeconfig"))
@@ -39,7 +39,7 @@ impl Kubectl {
         cmd
     }
 
-    async fn run(&self, args: &[&str]) -> Ran {
+    pub async fn run(&self, args: &[&str]) -> Ran {
         let out: Output = self
             .command(args)
             .output()
@@ -52,13 +52,13 @@ impl Kubectl {
         }
     }
 
-    async fn ok(&self, args: &[&str]) -> String {
+    pub async fn ok(&self, args: &[&str]) -> String {
         let ran = self.run(args).await;
         assert!(ran.ok, "kubectl {args:?} failed: {}", ran.stderr);
         ran.stdout
     }
 
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).expect("file written");
         path
