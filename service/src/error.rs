@@ -163,7 +163,8 @@ impl From<Error> for ApiError {
                 )
             }
             Error::Pool(err) => {
-                tracing::error!(error = %err, "database pool unavailable");
+                // The cause (a refused TLS handshake, say) is only in the source chain.
+                tracing::error!(error = %err, causes = %causes(&err), "database pool unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database_unavailable",
@@ -180,6 +181,17 @@ impl From<Error> for ApiError {
             }
         }
     }
+}
+
+/// The chain of `err`'s sources, outermost first: "a: b: c".
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut chain = Vec::new();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        chain.push(cause.to_string());
+        next = cause.source();
+    }
+    chain.join(": ")
 }
 
 impl IntoResponse for Error {
