@@ -116,6 +116,11 @@ pub(crate) fn initdb(bin_dir: &Path, data_dir: &Path, run_dir: &Path, run_as: Ru
         .current_dir(run_dir)
         .stdin(Stdio::null());
     run_as.apply(&mut command);
+    run(&mut command, &program)
+}
+
+/// Runs `command` (the program at `program`) to completion; a failure carries its output.
+pub(crate) fn run(command: &mut Command, program: &Path) -> Result<()> {
     let output = command.output().map_err(|source| Error::Spawn {
         program: program.display().to_string(),
         source,

@@ -232,18 +232,7 @@ impl PgServer {
         }
         // createdb quotes the name itself; `--` keeps it from ever being read as an option.
         command.arg("--").arg(name);
-        let output = command.output().map_err(|source| Error::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
-        if output.status.success() {
-            return Ok(());
-        }
-        Err(Error::CommandFailed {
-            program: program.display().to_string(),
-            status: output.status,
-            output: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+        cluster::run(&mut command, &program)
     }
 
     /// Stops the server (fast shutdown) and removes its run directory, reporting failures that

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use loyalty_service::auth::Scope;
+use loyalty_service::auth::dev::DevIssuer;
+
 use crate::error::{Error, Result};
 use crate::http::Conn;
 
@@ -51,11 +54,10 @@ pub fn build_release_binary() -> Result<PathBuf> {
     )))
 }
 
-/// An identity provider of this run: its key set written where the service reads it, and
-/// every connection of this process sending its platform token (all service scopes).
-fn trust_a_local_issuer() -> Result<Vec<(String, String)>> {
-    use loyalty_service::auth::Scope;
-    use loyalty_service::auth::dev::DevIssuer;
+/// An identity provider of this run: a generated key whose key set is written where a
+/// service can read it (the returned path), and every connection of this process sending its
+/// platform token (all service scopes).
+pub fn local_issuer() -> Result<(DevIssuer, PathBuf)> {
     let issuer = DevIssuer::generate("https://issuer.loadgen.invalid", "loyalty-api");
     let jwks =
         std::env::temp_dir().join(format!("loyalty-loadgen-jwks-{}.json", std::process::id()));
@@ -64,7 +66,7 @@ fn trust_a_local_issuer() -> Result<Vec<(String, String)>> {
         .map_err(|e| Error::Other(e.to_string()))?;
     let day = Duration::from_secs(24 * 3600);
     crate::http::use_token(issuer.token("loadgen", "loadgen", &Scope::SERVICES, day));
-    Ok(issuer.service_env(&jwks))
+    Ok((issuer, jwks))
 }
 
 fn free_port() -> Result<u16> {
@@ -77,9 +79,10 @@ impl ServiceProcess {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?)
             .parse()
             .expect("a valid address");
+        let (issuer, jwks) = local_issuer()?;
         let child = Command::new(binary)
             .arg("serve")
-            .envs(trust_a_local_issuer()?)
+            .envs(issuer.service_env(&jwks))
             .env("LOYALTY_DATABASE__URL", database_url)
             .env("LOYALTY_LISTEN", addr.to_string())
             .env("LOYALTY_REGION", crate::dataset::REGION)

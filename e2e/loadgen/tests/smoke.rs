@@ -9,8 +9,6 @@ use loyalty_loadgen::dataset::{self, DatasetSpec};
 use loyalty_loadgen::driver::{self, Plan, Results};
 use loyalty_loadgen::pgbench::{self, PgbenchTarget};
 use loyalty_loadgen::{hot, report};
-use loyalty_service::auth::Scope;
-use loyalty_service::auth::dev::DevIssuer;
 use loyalty_service::config::{Config, LimitsConfig};
 use loyalty_service::startup::Application;
 
@@ -79,11 +77,7 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
     );
 
     // The benchmark acts as one platform client with every service scope.
-    let issuer = DevIssuer::generate("https://issuer.loadgen-smoke.invalid", "loyalty-api");
-    let jwks = std::env::temp_dir().join(format!("loyalty-smoke-jwks-{}.json", std::process::id()));
-    issuer.write_jwks(&jwks).expect("write the key set");
-    let day = Duration::from_secs(24 * 3600);
-    loyalty_loadgen::http::use_token(issuer.token("loadgen", "loadgen", &Scope::SERVICES, day));
+    let (issuer, jwks) = loyalty_loadgen::service::local_issuer().expect("a local issuer");
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         region: dataset::REGION.into(),

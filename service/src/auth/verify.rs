@@ -33,7 +33,9 @@ pub struct VerifierSettings {
 
 pub struct Verifier {
     keys: KeySet,
-    settings: VerifierSettings,
+    /// One validation per allowed algorithm (by its header name), built once: they differ
+    /// only in the algorithm.
+    validations: Vec<(&'static str, Algorithm, Validation)>,
 }
 
 /// The header fields read before the signature is checked, to pick the key.
@@ -56,7 +58,11 @@ struct Claims {
 
 impl Verifier {
     pub fn new(keys: KeySet, settings: VerifierSettings) -> Self {
-        Self { keys, settings }
+        let validations = ALLOWED
+            .iter()
+            .map(|(name, alg)| (*name, *alg, validation(&settings, *alg)))
+            .collect();
+        Self { keys, validations }
     }
 
     pub fn keys(&self) -> &KeySet {
@@ -66,32 +72,32 @@ impl Verifier {
     /// The caller `token` proves, or why it proves nothing.
     pub async fn verify(&self, token: &str) -> Result<Caller, Refusal> {
         let peeked = peek(token)?;
-        let algorithm = ALLOWED
+        let (_, algorithm, validation) = self
+            .validations
             .iter()
-            .find(|(name, _)| *name == peeked.alg)
-            .map(|(_, alg)| *alg)
+            .find(|(name, _, _)| *name == peeked.alg)
             .ok_or(Refusal::AlgorithmNotAllowed)?;
         let kid = peeked.kid.ok_or(Refusal::UnknownKey)?;
         let key = self.keys.key(&kid).await.ok_or(Refusal::UnknownKey)?;
-        if key.algorithm != algorithm {
+        if key.algorithm != *algorithm {
             return Err(Refusal::AlgorithmNotAllowed);
         }
-        let claims =
-            jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation(algorithm))
-                .map_err(|e| refusal_of(e.kind()))?
-                .claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
+            .map_err(|e| refusal_of(e.kind()))?
+            .claims;
         caller_of(claims)
     }
+}
 
-    fn validation(&self, algorithm: Algorithm) -> Validation {
-        let mut v = Validation::new(algorithm);
-        v.set_issuer(&[&self.settings.issuer]);
-        v.set_audience(&[&self.settings.audience]);
-        v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        v.leeway = self.settings.leeway.as_secs();
-        v.validate_nbf = true;
-        v
-    }
+/// What a token signed with `algorithm` must satisfy.
+fn validation(settings: &VerifierSettings, algorithm: Algorithm) -> Validation {
+    let mut v = Validation::new(algorithm);
+    v.set_issuer(&[&settings.issuer]);
+    v.set_audience(&[&settings.audience]);
+    v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+    v.leeway = settings.leeway.as_secs();
+    v.validate_nbf = true;
+    v
 }
 
 /// The unverified header of a compact JWS, only to choose the key and refuse early.
