@@ -66,8 +66,18 @@ pub const RULES: &[(Method, &str, Access)] = &[
     ),
     (
         Method::POST,
+        "/v1/members/{member_id}/activities",
+        Access::AnyOf(&[Earn]),
+    ),
+    (
+        Method::POST,
         "/v1/quote",
         Access::AnyOf(&[Member, Earn, Bookings, Support]),
+    ),
+    (
+        Method::POST,
+        "/v1/valuation",
+        Access::AnyOf(&[Member, Bookings, Support]),
     ),
     (
         Method::POST,

@@ -102,9 +102,21 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/v1/members/{m}/activities",
+            json!({"kind": "review", "source": "reviews", "reference": "RV-M"}),
+            &[Booking],
+        ),
+        route(
+            "POST",
             "/v1/quote",
             json!({"product": "hotel", "spend": {"amount_minor": 1_000, "currency": "EUR"}}),
             &[Alice, Booking, Checkout, Support],
+        ),
+        route(
+            "POST",
+            "/v1/valuation",
+            json!({"product": "hotel", "currency": "EUR", "points": 500}),
+            &[Alice, Checkout, Support],
         ),
         route(
             "POST",

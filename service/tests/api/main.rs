@@ -2,8 +2,10 @@
 //! a fresh database of the test process's own PostgreSQL (one binary keeps link time down).
 
 mod access;
+mod activities;
 mod authentication;
 mod bad_input;
+mod checkout;
 mod concurrency;
 mod database_tls;
 mod failover;
