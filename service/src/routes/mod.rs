@@ -14,6 +14,7 @@ pub mod openapi;
 mod redeem;
 mod refusals;
 mod social;
+mod statement;
 mod valuation;
 
 pub use api_error::ApiError;
@@ -91,6 +92,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(social::routes())
         .merge(valuation::routes())
         .merge(activities::routes())
+        .merge(statement::routes())
         .merge(admin::routes())
         .merge(health::routes())
         .merge(openapi::routes())

@@ -148,6 +148,7 @@ const REFUSALS: &[Refusal] = &[
             "invalid_cursor",
             "invalid_days",
             "invalid_idempotency_key",
+            "invalid_period",
         ],
     },
     Refusal {

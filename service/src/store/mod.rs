@@ -24,6 +24,7 @@ mod programme;
 mod redeem;
 mod redemption;
 pub mod seed;
+pub mod statement;
 pub mod sweeps;
 mod tiers;
 mod transfer;

@@ -89,6 +89,12 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/v1/members/{m}/statement?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+            Value::Null,
+            &[Alice, Support],
+        ),
+        route(
+            "GET",
             "/v1/members/{m}/rank",
             Value::Null,
             &[Alice, Support],

@@ -18,3 +18,4 @@ mod members;
 mod operations;
 mod rules;
 mod social;
+mod statement;
