@@ -6,6 +6,7 @@ mod actor;
 pub mod booking;
 pub mod caps;
 pub mod earn;
+pub mod hold_status;
 mod money;
 mod points;
 mod refusal;
@@ -19,6 +20,7 @@ pub use booking::{Booking, Earner, Programme, Residency};
 pub use earn::{
     EarnRates, PointsBreakdown, ProductType, compute_base_points, parse_product, product_name,
 };
+pub use hold_status::HoldStatus;
 pub use money::{CurrencyCode, Money, Spend, amount_minor_in_range};
 pub use points::Points;
 pub use refusal::Refusal;

@@ -19,8 +19,9 @@ use super::redeem::{discount, ensure_available, spend_details};
 use super::tx::{Tx, settle_pair};
 use super::{Committed, Db, IdemRequest, now_micros};
 use crate::api::{Held, HoldEnded, HoldState};
+use crate::domain::hold_status::UnknownHoldStatus;
 use crate::domain::valuation::Checkout;
-use crate::domain::{Points, Programme, Reference, Refusal};
+use crate::domain::{HoldStatus, Points, Programme, Reference, Refusal};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ pub struct CaptureRequest {
 struct HoldRow {
     id: Uuid,
     points: i64,
-    state: String,
+    state: HoldStatus,
     expires_at: DateTime<Utc>,
     allocations: Vec<Allocation>,
 }
@@ -63,7 +64,10 @@ async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRo
     Ok(HoldRow {
         id: hold_id,
         points: row.get(0),
-        state: row.get(1),
+        state: row
+            .get::<_, &str>(1)
+            .parse()
+            .map_err(|e: UnknownHoldStatus| Error::Invariant(e.to_string()))?,
         expires_at: row.get(2),
         allocations,
     })
@@ -84,9 +88,9 @@ async fn member_and_hold(
 }
 
 fn ensure_active(hold: &HoldRow) -> Result<()> {
-    if hold.state != "active" {
+    if hold.state != HoldStatus::Active {
         return Err(Refusal::HoldNotActive {
-            state: hold.state.clone(),
+            state: hold.state.as_str().to_owned(),
         }
         .into());
     }
@@ -96,13 +100,13 @@ fn ensure_active(hold: &HoldRow) -> Result<()> {
 async fn set_state(
     tx: &Tx<'_>,
     hold_id: Uuid,
-    state: &str,
+    state: HoldStatus,
     captured: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.write(
         "UPDATE holds SET state = $2, captured = $3, updated_at = $4 WHERE id = $1",
-        super::tx::params![hold_id, state.to_owned(), captured, now],
+        super::tx::params![hold_id, state.as_str(), captured, now],
     )
     .await
 }
@@ -248,7 +252,7 @@ async fn capture_unit(
         now,
     )
     .await?;
-    set_state(tx, hold_id, "captured", captured, now).await?;
+    set_state(tx, hold_id, HoldStatus::Captured, captured, now).await?;
     ctx.write_balance(tx, now).await?;
     let ended = HoldEnded {
         hold_id,
@@ -261,12 +265,12 @@ async fn capture_unit(
     Ok(Outcome::new(ended, ctx.home_region))
 }
 
-/// Voids an active hold (`state` "voided"), or expires it (`state` "expired").
+/// Voids an active hold ([`HoldStatus::Voided`]), or expires it ([`HoldStatus::Expired`]).
 async fn end_hold(
     tx: &Tx<'_>,
     ctx: &mut MemberCtx,
     hold: &HoldRow,
-    state: &str,
+    state: HoldStatus,
     reason: &str,
 ) -> Result<i64> {
     ensure_active(hold)?;
@@ -284,7 +288,7 @@ async fn void_unit(
     hold_id: Uuid,
 ) -> Result<Outcome<HoldEnded>> {
     let (mut ctx, hold) = member_and_hold(tx, region, member_id, hold_id).await?;
-    let released = end_hold(tx, &mut ctx, &hold, "voided", "hold voided").await?;
+    let released = end_hold(tx, &mut ctx, &hold, HoldStatus::Voided, "hold voided").await?;
     let ended = HoldEnded {
         hold_id,
         member_id,
@@ -373,7 +377,7 @@ impl Db {
                     Box::pin(async move {
                         let (mut ctx, hold) =
                             member_and_hold(tx, &region, member_id, hold_id).await?;
-                        end_hold(tx, &mut ctx, &hold, "expired", "hold expired").await
+                        end_hold(tx, &mut ctx, &hold, HoldStatus::Expired, "hold expired").await
                     })
                 })
                 .await;
