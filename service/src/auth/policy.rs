@@ -56,6 +56,11 @@ pub const RULES: &[(Method, &str, Access)] = &[
     ),
     (
         Method::GET,
+        "/v1/members/{member_id}/export",
+        Access::AnyOf(READ_MEMBER),
+    ),
+    (
+        Method::GET,
         "/v1/members/{member_id}/rank",
         Access::AnyOf(READ_MEMBER),
     ),

@@ -6,6 +6,7 @@ mod activities;
 mod admin;
 mod api_error;
 mod earn;
+mod export;
 mod health;
 mod history;
 mod holds;
@@ -93,6 +94,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(valuation::routes())
         .merge(activities::routes())
         .merge(statement::routes())
+        .merge(export::routes())
         .merge(admin::routes())
         .merge(health::routes())
         .merge(openapi::routes())

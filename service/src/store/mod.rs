@@ -12,6 +12,7 @@ pub mod audit;
 mod caps;
 mod context;
 mod earn;
+mod export;
 pub mod history;
 mod holds;
 mod idempotency;
@@ -32,6 +33,7 @@ mod tx;
 
 pub use context::MemberCtx;
 pub use earn::{EarnWindows, ReverseRequest};
+pub use export::Chunk;
 pub use history::HistoryPage;
 pub use holds::{CaptureRequest, HoldRequest};
 pub use idempotency::{Committed, IdemRequest};

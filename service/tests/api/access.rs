@@ -95,6 +95,12 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/v1/members/{m}/export",
+            Value::Null,
+            &[Alice, Support],
+        ),
+        route(
+            "GET",
             "/v1/members/{m}/rank",
             Value::Null,
             &[Alice, Support],

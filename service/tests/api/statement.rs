@@ -186,3 +186,49 @@ async fn bad_periods_are_refused() {
         assert_eq!(res.code(), code, "{query}");
     }
 }
+
+#[tokio::test]
+async fn the_export_holds_everything_about_the_member_and_nothing_about_others() {
+    let app = spawn_app().await;
+    let mut rng = Rng(7);
+    random_history(&app, &mut rng).await;
+    app.fund(crate::helpers::BRUNO, "EX-BRUNO", 10).await;
+    let res = app.get(&format!("/v1/members/{ALICE}/export")).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let export = &res.body;
+    assert_eq!(export["format"], "loyalty-export/1");
+    assert_eq!(export["member"]["member_id"], json!(ALICE));
+    let sql = app.sql().await;
+    for (section, table) in [
+        ("ledger_entries", "ledger_entries"),
+        ("lots", "lots"),
+        ("holds", "holds"),
+    ] {
+        let n: i64 = sql
+            .query_one(
+                &format!("SELECT COUNT(*)::BIGINT FROM {table} WHERE member_id = $1"),
+                &[&ALICE],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            export[section].as_array().unwrap().len() as i64,
+            n,
+            "{section}"
+        );
+    }
+    assert_eq!(
+        amounts(&export["balance"]),
+        amounts(&app.balance(ALICE).await)
+    );
+    let text = export.to_string();
+    assert!(
+        !text.contains("EX-BRUNO"),
+        "another member's data in the export"
+    );
+    let missing = app
+        .get(&format!("/v1/members/{}/export", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
