@@ -112,6 +112,10 @@ impl ApiError {
         Self::not_found("member_not_found", "no such member")
     }
 
+    pub fn partner_not_found() -> Self {
+        Self::not_found("partner_not_found", "no such partner")
+    }
+
     /// This instance's region has no row in `regions`: it cannot serve anyone.
     pub fn region_unknown(region: &str) -> Self {
         Self::new(

@@ -4,6 +4,7 @@
 mod actor;
 pub mod earn;
 mod money;
+pub mod partner_bonus;
 mod points;
 pub mod rules;
 pub mod schema;

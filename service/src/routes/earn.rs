@@ -18,10 +18,12 @@ use super::openapi::{MemberWriteRefusals, QuoteRefusals};
 use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
 use crate::api::{Earned, Quote, Reversed, to_body};
 use crate::auth::Caller;
+use crate::domain::partner_bonus::{self, PartnerTerms};
 use crate::domain::{
     CurrencyCode, Invalid, Money, Points, Reference, Source, parse_product, schema,
 };
 use crate::error::ApiError;
+use crate::partners::Partners;
 use crate::store::{EarnRequest, EarnWindows, ReverseRequest, Stored, parse_tier, plan_earn};
 
 /// How far in the past a booking may be reported, and how far ahead points may vest.
@@ -70,7 +72,7 @@ struct BookingBody {
 }
 
 impl BookingBody {
-    fn parse(&self, now: DateTime<Utc>) -> Result<EarnRequest, ApiError> {
+    fn parse(&self, now: DateTime<Utc>, partners: &Partners) -> Result<EarnRequest, ApiError> {
         let channel = match &self.channel {
             None => Channel::Web,
             Some(raw) => serde_json::from_value(Value::String(raw.clone())).map_err(|_| {
@@ -120,6 +122,9 @@ impl BookingBody {
             spend: Money::new(self.spend.amount_minor, &self.spend.currency)
                 .map_err(at("spend"))?,
             channel,
+            partner_terms: partner
+                .as_ref()
+                .map_or(PartnerTerms::Unknown, |code| partners.terms(code)),
             partner,
             booked_at,
             vests_at: self.vests_at,
@@ -141,7 +146,7 @@ async fn earn(
     key: IdemKey,
     json: ApiJson<BookingBody>,
 ) -> Result<Stored, ApiError> {
-    let req = json.body.parse(Utc::now())?;
+    let req = json.body.parse(Utc::now(), &app.partners.snapshot())?;
     let idem = key.request("POST", uri.path(), &json.raw);
     let ledger = &app.config.ledger;
     let windows = EarnWindows {
@@ -250,7 +255,7 @@ async fn quote(
         booked_at: q.booked_at,
         vests_at: None,
     };
-    let req = booking.parse(Utc::now())?;
+    let req = booking.parse(Utc::now(), &app.partners.snapshot())?;
     let (tier, group, region) = match q.member_id {
         Some(id) => {
             caller.reaches(id)?;
@@ -269,10 +274,17 @@ async fn quote(
     };
     let programme = app.programme.snapshot();
     let (breakdown, plan) = plan_earn(&programme, &req, tier, &group, &region)?;
-    let campaign_points: i64 = plan.campaigns.iter().map(|c| c.points).sum();
+    let partner = req
+        .partner
+        .as_ref()
+        .map(|code| partner_bonus::plan(code, &req.partner_terms, &breakdown))
+        .transpose()?;
+    let extra = partner.as_ref().map_or(0, |p| p.points);
     let total = plan
-        .tier_points
-        .checked_add(campaign_points)
+        .campaigns
+        .iter()
+        .try_fold(plan.tier_points, |sum, c| sum.checked_add(c.points))
+        .and_then(|sum| sum.checked_add(extra))
         .ok_or_else(|| ApiError::from(Invalid::new("points_too_large", "too many points")))?;
     // Serialized through a `Value` so the keys stay sorted, as clients have always seen them.
     Ok(Json(to_body(&Quote {
@@ -283,6 +295,7 @@ async fn quote(
         tier_multiplier_milli: plan.tier_multiplier_milli,
         tier_points: plan.tier_points,
         campaigns: plan.campaigns,
+        partner,
         note: "campaign points are before per-member caps and budgets, which the earn applies",
     })))
 }

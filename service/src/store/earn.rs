@@ -17,6 +17,7 @@ use super::ledger::{Deltas, Draft, EntryKind};
 use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Programme, Stored, caps, lots, now_micros, tiers};
 use crate::api::{BalanceAfter, EarnExplanation, Earned, Reversed, to_body};
+use crate::domain::partner_bonus::{self, PartnerTerms};
 use crate::domain::rules::{self, EarnPlan};
 use crate::domain::{
     Money, Points, PointsBreakdown, ProductType, Reference, Source, compute_base_points,
@@ -31,6 +32,8 @@ pub struct EarnRequest {
     pub spend: Money,
     pub channel: Channel,
     pub partner: Option<PartnerCode>,
+    /// What the named partner awards (its bonus rules), as of the request.
+    pub partner_terms: PartnerTerms,
     /// When the booking was made: campaigns active then apply.
     pub booked_at: DateTime<Utc>,
     /// Until then the points are pending (e.g. check-out plus the return window).
@@ -167,7 +170,13 @@ async fn earn_unit(
         req.booked_at,
     )
     .await?;
-    let campaign_points: i64 = granted.iter().map(|g| g.points).sum();
+    let partner = req
+        .partner
+        .as_ref()
+        .map(|code| partner_bonus::plan(code, &req.partner_terms, &breakdown))
+        .transpose()?;
+    let campaign_points: i64 =
+        granted.iter().map(|g| g.points).sum::<i64>() + partner.as_ref().map_or(0, |p| p.points);
     let points = Points::new(plan.tier_points.saturating_add(campaign_points))
         .map_err(|e| {
             if plan.tier_points + campaign_points <= 0 {
@@ -197,6 +206,7 @@ async fn earn_unit(
         tier_multiplier_milli: plan.tier_multiplier_milli,
         tier_points: plan.tier_points,
         campaigns: granted,
+        partner,
     };
     // Every write is queued: the entry, the lot, the earn record and the balance go out with
     // the idempotency record and COMMIT, in one round trip.

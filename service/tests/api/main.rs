@@ -14,5 +14,6 @@ mod ledger;
 mod limits;
 mod members;
 mod operations;
+mod partners;
 mod rules;
 mod social;
