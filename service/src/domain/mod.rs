@@ -3,6 +3,7 @@
 
 mod actor;
 pub mod earn;
+pub mod events;
 mod money;
 pub mod partner_bonus;
 mod points;

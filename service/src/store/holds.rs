@@ -18,6 +18,7 @@ use super::redeem::ensure_available;
 use super::tx::{Tx, settle_pair};
 use super::{Db, IdemRequest, Stored, now_micros};
 use crate::api::{Held, HoldEnded, HoldState, to_body};
+use crate::domain::events::HOLD_EXPIRED_REASON;
 use crate::domain::{Points, Reference};
 use crate::error::{ApiError, Error, Result};
 
@@ -382,7 +383,7 @@ impl Db {
                     Box::pin(async move {
                         let (mut ctx, hold) =
                             member_and_hold(tx, &region, member_id, hold_id).await?;
-                        end_hold(tx, &mut ctx, &hold, "expired", "hold expired").await
+                        end_hold(tx, &mut ctx, &hold, "expired", HOLD_EXPIRED_REASON).await
                     })
                 })
                 .await;

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "failover",
         include_str!("../../migrations/0006_failover.sql"),
     ),
+    (
+        7,
+        "outbox",
+        include_str!("../../migrations/0007_outbox.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

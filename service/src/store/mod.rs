@@ -18,6 +18,7 @@ pub mod ledger;
 mod lots;
 mod members;
 pub mod migrate;
+mod outbox;
 mod partner_bonus;
 pub mod partners;
 mod programme;

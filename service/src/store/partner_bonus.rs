@@ -17,6 +17,7 @@ use super::lots::{self, NewLot};
 use super::tx::Tx;
 use super::{Db, IdemRequest, Stored, now_micros};
 use crate::api::{PartnerBonusAwarded, to_body};
+use crate::domain::events::PARTNER_BONUS_REASON;
 use crate::domain::{Points, Reference};
 use crate::error::Result;
 
@@ -46,7 +47,7 @@ async fn award_unit(tx: &Tx<'_>, region: &str, req: &PartnerBonusRequest) -> Res
                     lifetime: points,
                     ..Deltas::default()
                 },
-                reason: "partner bonus",
+                reason: PARTNER_BONUS_REASON,
                 source: Some(req.partner.as_str()),
                 reference: Some(req.reference.as_str()),
                 hold_id: None,

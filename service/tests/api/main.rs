@@ -6,6 +6,7 @@ mod authentication;
 mod bad_input;
 mod concurrency;
 mod database_tls;
+mod events;
 mod failover;
 mod helpers;
 mod holds;
