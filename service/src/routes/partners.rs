@@ -44,7 +44,7 @@ struct PartnerPath {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = PartnerBonus)]
+#[schema(as = PartnerBonusAward)]
 struct BonusBody {
     member_id: Uuid,
     #[schema(value_type = Points)]

@@ -41,10 +41,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "failover",
         include_str!("../../migrations/0006_failover.sql"),
     ),
+    // 7 to 9 are taken on main by the typed-responses, redemption-rules and activities
+    // migrations; the outbox is numbered after them so the two lines of work merge without
+    // renumbering (versions are applied by set membership, so the gap is harmless).
     (
-        7,
+        10,
         "outbox",
-        include_str!("../../migrations/0007_outbox.sql"),
+        include_str!("../../migrations/0010_outbox.sql"),
     ),
 ];
 

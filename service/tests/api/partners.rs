@@ -464,3 +464,30 @@ async fn a_changed_bonus_rule_takes_effect_without_a_restart() {
     }
     panic!("the new bonus rule never applied");
 }
+
+#[tokio::test]
+async fn the_webhook_is_documented_with_its_headers_and_its_own_body() {
+    let p = spawn_partnered().await;
+    let doc = p.app.get("/openapi.json").await.body;
+    let op = &doc["paths"]["/v1/partners/{partner_code}/bonuses"]["post"];
+    let params: Vec<&str> = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        assert!(params.contains(&header), "{params:?}");
+    }
+    let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/components/schemas/");
+    let mut fields: Vec<&String> = doc["components"]["schemas"][body]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["member_id", "points", "reference"]);
+}
