@@ -64,6 +64,11 @@ pub const TABLES: &[Table] = &[
     ),
     table("tier_history", Locality::Homed, "a member's tier changes"),
     table(
+        "outbox",
+        Locality::Homed,
+        "CloudEvents of ledger movements, written in the movement's transaction",
+    ),
+    table(
         "campaign_member_usage",
         Locality::Homed,
         "points a member drew from a capped campaign per window",

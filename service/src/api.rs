@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::activity::{ActivityCap, ActivityKind};
 use crate::domain::caps::Granted;
+use crate::domain::partner_bonus::PartnerBonus;
 use crate::domain::rules::PlannedAward;
 use crate::domain::valuation::Valuation;
 use crate::domain::{PointsBreakdown, schema};
@@ -39,6 +40,9 @@ pub struct EarnExplanation {
     pub tier_points: i64,
     /// Each campaign's grant after its caps and budget.
     pub campaigns: Vec<Granted>,
+    /// The partner the booking names: its rules applied, or why none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner: Option<PartnerBonus>,
 }
 
 /// `POST /v1/members/{member_id}/earn`: 201, also when the booking was already earned.
@@ -72,6 +76,19 @@ pub struct Reversed {
     pub clawed_back: i64,
     /// Points already spent that could not be taken back.
     pub shortfall: i64,
+    pub balance: BalanceAfter,
+}
+
+/// `POST /v1/partners/{partner_code}/bonuses`: 201, and the same body again on a replay of
+/// the same `webhook-id`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PartnerBonusAwarded {
+    pub entry_id: Uuid,
+    pub member_id: Uuid,
+    pub partner: String,
+    pub points: i64,
+    pub reference: String,
+    pub expires_at: DateTime<Utc>,
     pub balance: BalanceAfter,
 }
 
@@ -190,6 +207,9 @@ pub struct Quote {
     pub tier_multiplier_milli: i64,
     pub tier_points: i64,
     pub campaigns: Vec<PlannedAward>,
+    /// The partner the booking names: its rules applied, or why none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner: Option<PartnerBonus>,
     pub note: &'static str,
     /// `redeem_points` valued as a discount on this booking, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]

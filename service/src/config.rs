@@ -30,6 +30,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub http: HttpConfig,
+    pub partners: PartnersConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
     /// Test-only switches of the `chaos-hooks` build. Without that feature the field does
@@ -182,6 +183,21 @@ fn is_loopback_http(url: &str) -> bool {
         .any(|prefix| url.starts_with(prefix))
 }
 
+/// Partners' signing secrets and the webhook checks (docs/partners.md).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnersConfig {
+    /// A directory with one file per partner code holding that partner's Standard Webhooks
+    /// secrets (`whsec_…`, whitespace-separated during a rotation): the operator mounts the
+    /// Partners' credential Secrets here. Re-read on every configuration poll.
+    pub secrets_dir: PathBuf,
+    /// How far a webhook's `webhook-timestamp` may be from this instance's clock.
+    pub webhook_tolerance_s: u64,
+}
+
+/// Longest webhook timestamp tolerance: an hour.
+pub const MAX_WEBHOOK_TOLERANCE_S: u64 = 3600;
+
 /// Requests per second and burst for one key; `per_second = 0` means no limit.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,6 +225,7 @@ pub struct LimitsConfig {
     pub bookings: RateQuota,
     pub support: RateQuota,
     pub admin: RateQuota,
+    pub partner: RateQuota,
 }
 
 impl LimitsConfig {
@@ -220,6 +237,7 @@ impl LimitsConfig {
         bookings: RateQuota::UNLIMITED,
         support: RateQuota::UNLIMITED,
         admin: RateQuota::UNLIMITED,
+        partner: RateQuota::UNLIMITED,
     };
 
     pub fn quota(&self, scope: crate::auth::Scope) -> &RateQuota {
@@ -230,6 +248,7 @@ impl LimitsConfig {
             Scope::Bookings => &self.bookings,
             Scope::Support => &self.support,
             Scope::Admin => &self.admin,
+            Scope::Partner => &self.partner,
         }
     }
 }
@@ -303,12 +322,17 @@ impl Default for Config {
                 bookings: RateQuota::new(2_000, 4_000),
                 support: RateQuota::new(100, 200),
                 admin: RateQuota::new(5, 10),
+                partner: RateQuota::new(100, 200),
             },
             http: HttpConfig {
                 header_read_timeout_ms: 5_000,
                 request_timeout_ms: 10_000,
                 max_connections: 4_096,
                 max_header_bytes: 16 * 1024,
+            },
+            partners: PartnersConfig {
+                secrets_dir: PathBuf::from(".data/partner-secrets"),
+                webhook_tolerance_s: 300,
             },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
@@ -369,6 +393,11 @@ impl Config {
             return Err(ConfigError("jobs.batch_size must be 1..=10000".into()));
         }
         self.auth.validate()?;
+        if !(1..=MAX_WEBHOOK_TOLERANCE_S).contains(&self.partners.webhook_tolerance_s) {
+            return Err(ConfigError(format!(
+                "partners.webhook_tolerance_s must be 1..={MAX_WEBHOOK_TOLERANCE_S}"
+            )));
+        }
         let http = &self.http;
         if http.header_read_timeout_ms == 0
             || http.request_timeout_ms == 0

@@ -4,6 +4,7 @@
 //! - [`domain`]: value types parsed at the edge (points, money, references, the earn rule);
 //! - [`store`]: all SQL, the serializable retry loop, idempotency, the audit;
 //! - [`routes`]: the HTTP API, one module per resource;
+//! - [`partners`]: the published partners with their mounted signing secrets;
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod metrics;
+pub mod partners;
 pub mod routes;
 mod server;
 pub mod startup;

@@ -10,7 +10,7 @@ use loyalty_service::auth::dev::{DevIssuer, write_demo_tokens};
 use loyalty_service::config::{AuthConfig, Config};
 use loyalty_service::startup::Application;
 use loyalty_service::store::{Db, migrate, seed};
-use loyalty_service::{database, metrics::Metrics, telemetry};
+use loyalty_service::{database, metrics::Metrics, partners, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { demo } => {
             if demo {
-                seed_demo(&url).await?;
+                seed_demo(&url, &config.partners.secrets_dir).await?;
             }
             let app = Application::build(config, &url).await?;
             tracing::info!(addr = %app.local_addr()?, region = %app.state.region(), "loyalty service listening");
@@ -156,12 +156,13 @@ fn connect(config: &Config, url: &str) -> anyhow::Result<Db> {
     Db::connect(url, 2, wait, Metrics::new())
 }
 
-async fn seed_demo(url: &str) -> anyhow::Result<()> {
+async fn seed_demo(url: &str, partner_secrets: &std::path::Path) -> anyhow::Result<()> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(connection);
     migrate::run(&client).await?;
     seed::reference_data(&client).await?;
     seed::demo_members(&client).await?;
+    partners::demo::seed(&client, partner_secrets).await?;
     drop(client);
     driver.await??;
     Ok(())

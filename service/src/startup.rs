@@ -20,6 +20,7 @@ use crate::auth::middleware::authorize;
 use crate::config::Config;
 use crate::domain::Actor;
 use crate::metrics::Metrics;
+use crate::partners::PartnerDirectory;
 use crate::routes::ApiError;
 use crate::routes::{AppState, MAX_BODY_BYTES, router};
 use crate::store::sweeps::SweepLimits;
@@ -48,10 +49,15 @@ impl Application {
         }
         let programme = ProgrammeCache::default();
         programme.poll(&*db.conn().await?).await?;
+        let partners = PartnerDirectory::default();
+        partners
+            .poll(&*db.conn().await?, &config.partners.secrets_dir)
+            .await?;
         let auth = Auth::from_config(&config.auth, &config.limits).await?;
         let state = AppState {
             db,
             programme,
+            partners,
             config: Arc::new(config),
             auth: Arc::new(auth),
         };
@@ -175,11 +181,7 @@ fn spawn_jobs(state: &AppState) {
         tick.tick().await;
         loop {
             tick.tick().await;
-            let result = match app.db.conn().await {
-                Ok(client) => app.programme.poll(&client).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
+            if let Err(e) = poll_config(&app).await {
                 tracing::warn!(error = %e, "configuration poll failed");
             }
         }
@@ -206,6 +208,15 @@ fn spawn_jobs(state: &AppState) {
             }
         }
     });
+}
+
+/// Reloads the programme and the partners (rows and mounted secrets).
+async fn poll_config(app: &AppState) -> crate::error::Result<()> {
+    let client = app.db.conn().await?;
+    app.programme.poll(&client).await?;
+    app.partners
+        .poll(&client, &app.config.partners.secrets_dir)
+        .await
 }
 
 /// Re-reads the identity provider's key set on its interval (key rotation), and forgets

@@ -23,6 +23,8 @@ ALTER TABLE "idempotency_keys" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_inter
 ALTER TABLE "idempotency_keys" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "tier_history" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "tier_history" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
+ALTER TABLE "outbox" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
+ALTER TABLE "outbox" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "campaign_member_usage" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "campaign_member_usage" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "activity_earns" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;

@@ -2,18 +2,21 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use loyalty_crds::common::PartnerCode;
 use uuid::Uuid;
 
 use super::Scope;
 use crate::domain::{Actor, Refusal};
 use crate::routes::ApiError;
 
-/// Who is calling: the token's subject, its OAuth2 client, and the scopes this service knows.
+/// Who is calling: the token's subject, its OAuth2 client, the scopes this service knows,
+/// and, for a partner's token, the partner it acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub subject: String,
     pub client: Option<String>,
     scopes: Vec<Scope>,
+    partner: Option<PartnerCode>,
 }
 
 impl Caller {
@@ -25,7 +28,26 @@ impl Caller {
             subject,
             client,
             scopes,
+            partner: None,
         }
+    }
+
+    /// This caller, acting for `partner` (the token's `partner_code` claim).
+    pub fn for_partner(self, partner: PartnerCode) -> Self {
+        Self {
+            partner: Some(partner),
+            ..self
+        }
+    }
+
+    /// The partner a `loyalty:partner` token acts for.
+    pub fn partner(&self) -> Option<&PartnerCode> {
+        self.partner.as_ref()
+    }
+
+    /// Refuses, exactly like an unknown partner, a partner token on another partner's route.
+    pub fn acts_for(&self, partner: &str) -> bool {
+        self.partner.as_ref().is_some_and(|p| p.as_str() == partner)
     }
 
     pub fn has(&self, scope: Scope) -> bool {

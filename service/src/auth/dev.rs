@@ -26,6 +26,8 @@ pub const DEMO_ISSUER: &str = "https://issuer.loyalty-demo.invalid";
 pub const DEMO_AUDIENCE: &str = "loyalty-api";
 const KEY_FILE: &str = "signing-key.pem";
 const JWKS_FILE: &str = "jwks.json";
+/// The demo partner (Air France) that `PARTNER_TOKEN` acts for.
+pub const DEMO_PARTNER_CODE: &str = "AF";
 /// How long the demo's ready-made tokens stay valid; `serve --demo` writes fresh ones.
 const DEMO_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -103,13 +105,24 @@ impl DevIssuer {
 
     /// A token for `subject` with `scopes`, valid for `ttl` from now.
     pub fn token(&self, subject: &str, client: &str, scopes: &[Scope], ttl: Duration) -> String {
+        self.sign(&self.claims(subject, client, scopes, ttl))
+    }
+
+    /// A partner system's token (`loyalty:partner`), acting for partner `code`.
+    pub fn partner_token(&self, subject: &str, code: &str, ttl: Duration) -> String {
+        let mut claims = self.claims(subject, subject, &[Scope::Partner], ttl);
+        claims["partner_code"] = json!(code);
+        self.sign(&claims)
+    }
+
+    fn claims(&self, subject: &str, client: &str, scopes: &[Scope], ttl: Duration) -> Value {
         let now = now_s();
         let scope: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-        self.sign(&json!({
+        json!({
             "iss": self.issuer, "aud": self.audience, "sub": subject, "client_id": client,
             "scope": scope.join(" "), "iat": now, "nbf": now, "exp": now + ttl.as_secs() as i64,
             "jti": Uuid::new_v4(),
-        }))
+        })
     }
 
     /// The environment of a `serve` child process (the chaos suite's regions, the benchmark's
@@ -222,8 +235,19 @@ pub fn write_demo_tokens(issuer: &DevIssuer, dir: &Path) -> anyhow::Result<PathB
     let mut env = String::from(
         "# Demo tokens, valid 24 h; `serve --demo` writes fresh ones. Never for production.\n",
     );
-    for (name, subject, client, scopes) in demo_callers() {
-        let token = issuer.token(&subject, client, &scopes, DEMO_TOKEN_TTL);
+    let partner = (
+        "partner",
+        issuer.partner_token("air-france", DEMO_PARTNER_CODE, DEMO_TOKEN_TTL),
+    );
+    let callers = demo_callers()
+        .into_iter()
+        .map(|(name, subject, client, scopes)| {
+            (
+                name,
+                issuer.token(&subject, client, &scopes, DEMO_TOKEN_TTL),
+            )
+        });
+    for (name, token) in callers.chain([partner]) {
         write_private(&tokens_dir.join(format!("{name}.jwt")), token.as_bytes())?;
         env.push_str(&format!("export {}_TOKEN={token}\n", name.to_uppercase()));
     }
@@ -233,7 +257,7 @@ pub fn write_demo_tokens(issuer: &DevIssuer, dir: &Path) -> anyhow::Result<PathB
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = fs::OpenOptions::new()

@@ -42,8 +42,8 @@ pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| *peer);
-    let path_member = policy::path_member(&route, req.uri().path());
-    match admit(&app, peer, req.headers(), path_member, any_of).await {
+    let path = policy::path_objects(&route, req.uri().path());
+    match admit(&app, peer, req.headers(), path, any_of).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -56,7 +56,7 @@ async fn admit(
     app: &AppState,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
-    path_member: Option<uuid::Uuid>,
+    path: policy::PathObjects<'_>,
     any_of: &'static [Scope],
 ) -> Result<Caller, Response> {
     let (auth, metrics) = (&app.auth, app.db.metrics());
@@ -72,20 +72,23 @@ async fn admit(
             .inc();
         refusal.into_response()
     })?;
-    match policy::decide(any_of, &caller, path_member) {
+    match policy::decide(any_of, &caller, path) {
         Decision::Allow(scope) => {
             auth.limits
                 .check_subject(scope, &caller.subject)
                 .map_err(|wait| limited(metrics, "subject", scope.label(), wait))?;
             Ok(caller)
         }
-        Decision::NotFound => {
-            metrics
-                .auth_failures
-                .with_label_values(&["other_member"])
-                .inc();
-            Err(ApiError::from(crate::domain::Refusal::MemberNotFound).into_response())
-        }
+        Decision::NotFound => Err(hidden(
+            metrics,
+            "other_member",
+            ApiError::from(crate::domain::Refusal::MemberNotFound),
+        )),
+        Decision::PartnerNotFound => Err(hidden(
+            metrics,
+            "other_partner",
+            ApiError::partner_not_found(),
+        )),
         Decision::Forbidden(scopes) => {
             let refusal = Refusal::InsufficientScope(scopes);
             metrics
@@ -120,6 +123,12 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
             "the Authorization header is not `Bearer <token>`".into(),
         )),
     }
+}
+
+/// The 404 of an object the caller may not know exists, counted under `reason`.
+fn hidden(metrics: &Metrics, reason: &str, not_found: ApiError) -> Response {
+    metrics.auth_failures.with_label_values(&[reason]).inc();
+    not_found.into_response()
 }
 
 fn limited(metrics: &Metrics, limit: &str, scope: &str, wait: std::time::Duration) -> Response {

@@ -17,7 +17,7 @@ pub enum Access {
     AnyOf(&'static [Scope]),
 }
 
-use Scope::{Admin, Bookings, Earn, Member, Support};
+use Scope::{Admin, Bookings, Earn, Member, Partner, Support};
 
 const READ_MEMBER: &[Scope] = &[Member, Support];
 const ANYONE: &[Scope] = &[Member, Earn, Bookings, Support, Admin];
@@ -121,6 +121,11 @@ pub const RULES: &[(Method, &str, Access)] = &[
         "/v1/admin/jobs/sweep",
         Access::AnyOf(&[Admin]),
     ),
+    (
+        Method::POST,
+        "/v1/partners/{partner_code}/bonuses",
+        Access::AnyOf(&[Partner]),
+    ),
 ];
 
 /// The rule of `method` on `route` (the routed pattern, e.g. `/v1/members/{member_id}`).
@@ -138,34 +143,54 @@ pub enum Decision {
     Allow(Scope),
     /// A member token on a route about another member: 404, as if there were no such member.
     NotFound,
+    /// A partner token on another partner's route: 404, as if there were no such partner.
+    PartnerNotFound,
     /// 403: none of the route's scopes.
     Forbidden(&'static [Scope]),
 }
 
-/// Decides on a route open to `any_of`, about `path_member` if its path names one.
-pub fn decide(any_of: &'static [Scope], caller: &Caller, path_member: Option<Uuid>) -> Decision {
-    if let Some(member) = path_member
+/// What a route's path names: a member, a partner, neither or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathObjects<'a> {
+    pub member: Option<Uuid>,
+    pub partner: Option<&'a str>,
+}
+
+/// Decides on a route open to `any_of`, about the objects its path names.
+pub fn decide(any_of: &'static [Scope], caller: &Caller, path: PathObjects<'_>) -> Decision {
+    if let Some(member) = path.member
         && caller.reaches(member).is_err()
     {
         return Decision::NotFound;
     }
-    any_of
-        .iter()
-        .find(|scope| caller.has(**scope))
-        .map_or(Decision::Forbidden(any_of), |scope| Decision::Allow(*scope))
+    let Some(scope) = any_of.iter().find(|scope| caller.has(**scope)) else {
+        return Decision::Forbidden(any_of);
+    };
+    // A partner's token acts for its own partner code only.
+    if *scope == Partner && path.partner.is_some_and(|code| !caller.acts_for(code)) {
+        return Decision::PartnerNotFound;
+    }
+    Decision::Allow(*scope)
 }
 
-/// The member id in `path` where `route` has `{member_id}`; none when the route names no
-/// member or the segment is not an id (the handler answers that with a 400).
-pub fn path_member(route: &str, path: &str) -> Option<Uuid> {
-    let at = route
-        .split('/')
-        .position(|segment| segment == "{member_id}")?;
-    path.split('/').nth(at)?.parse().ok()
+/// The objects `path` names where `route` has `{member_id}` and `{partner_code}`. A
+/// member segment that is not an id names none (the handler answers that with a 400).
+pub fn path_objects<'a>(route: &str, path: &'a str) -> PathObjects<'a> {
+    PathObjects {
+        member: path_segment(route, path, "{member_id}").and_then(|s| s.parse().ok()),
+        partner: path_segment(route, path, "{partner_code}"),
+    }
+}
+
+fn path_segment<'a>(route: &str, path: &'a str, name: &str) -> Option<&'a str> {
+    let at = route.split('/').position(|segment| segment == name)?;
+    path.split('/').nth(at)
 }
 
 #[cfg(test)]
 mod tests {
+    use loyalty_crds::common::PartnerCode;
+
     use super::*;
 
     const A: Uuid = Uuid::from_u128(1);
@@ -175,28 +200,38 @@ mod tests {
         Caller::new(sub.to_string(), None, scopes.to_vec())
     }
 
+    fn about(member: Uuid) -> PathObjects<'static> {
+        PathObjects {
+            member: Some(member),
+            partner: None,
+        }
+    }
+
     #[test]
     fn a_member_reaches_only_itself_and_only_through_member_routes() {
         let a = caller(A, &[Member]);
-        assert_eq!(decide(READ_MEMBER, &a, Some(A)), Decision::Allow(Member));
-        assert_eq!(decide(READ_MEMBER, &a, Some(B)), Decision::NotFound);
-        assert_eq!(decide(&[Bookings], &a, Some(B)), Decision::NotFound);
+        assert_eq!(decide(READ_MEMBER, &a, about(A)), Decision::Allow(Member));
+        assert_eq!(decide(READ_MEMBER, &a, about(B)), Decision::NotFound);
+        assert_eq!(decide(&[Bookings], &a, about(B)), Decision::NotFound);
         assert_eq!(
-            decide(&[Bookings], &a, Some(A)),
+            decide(&[Bookings], &a, about(A)),
             Decision::Forbidden(&[Bookings])
         );
-        assert_eq!(decide(&[Admin], &a, None), Decision::Forbidden(&[Admin]));
+        assert_eq!(
+            decide(&[Admin], &a, PathObjects::default()),
+            Decision::Forbidden(&[Admin])
+        );
     }
 
     #[test]
     fn a_service_scope_reaches_every_member() {
         let support = caller(A, &[Support]);
         assert_eq!(
-            decide(READ_MEMBER, &support, Some(B)),
+            decide(READ_MEMBER, &support, about(B)),
             Decision::Allow(Support)
         );
         assert_eq!(
-            decide(&[Earn], &support, Some(B)),
+            decide(&[Earn], &support, about(B)),
             Decision::Forbidden(&[Earn])
         );
     }
@@ -228,16 +263,36 @@ mod tests {
     }
 
     #[test]
+    fn a_partner_token_acts_only_for_its_own_partner_code() {
+        let af = caller(A, &[Partner]).for_partner(PartnerCode::new("AF").unwrap());
+        let on = |code| PathObjects {
+            member: None,
+            partner: Some(code),
+        };
+        assert_eq!(decide(&[Partner], &af, on("AF")), Decision::Allow(Partner));
+        assert_eq!(decide(&[Partner], &af, on("HI")), Decision::PartnerNotFound);
+        let admin = caller(A, &[Admin]);
+        assert_eq!(
+            decide(&[Partner], &admin, on("AF")),
+            Decision::Forbidden(&[Partner])
+        );
+    }
+
+    #[test]
     fn the_member_id_is_read_where_the_route_has_it() {
         let route = "/v1/members/{member_id}/holds/{hold_id}/void";
+        let member = |path: &str| path_objects(route, path).member;
+        let of_a = format!("/v1/members/{A}/holds/x/void");
+        assert_eq!(member(&of_a), Some(A));
+        assert_eq!(member("/v1/members/not-an-id/holds/x/void"), None);
         assert_eq!(
-            path_member(route, &format!("/v1/members/{A}/holds/x/void")),
-            Some(A)
+            path_objects("/v1/leaderboard", "/v1/leaderboard"),
+            PathObjects::default()
         );
+        let partner = "/v1/partners/{partner_code}/bonuses";
         assert_eq!(
-            path_member(route, "/v1/members/not-an-id/holds/x/void"),
-            None
+            path_objects(partner, "/v1/partners/AF/bonuses").partner,
+            Some("AF")
         );
-        assert_eq!(path_member("/v1/leaderboard", "/v1/leaderboard"), None);
     }
 }

@@ -34,6 +34,8 @@ pub enum Refusal {
     WrongAudience,
     #[error("a member token's subject must be the member id")]
     InvalidSubject,
+    #[error("a partner token must name its partner in a partner_code claim (e.g. AF)")]
+    InvalidPartnerClaim,
     #[error("the token lacks a scope this route needs")]
     InsufficientScope(&'static [Scope]),
     #[error("too many requests")]
@@ -54,6 +56,7 @@ impl Refusal {
             Refusal::WrongIssuer => "wrong_issuer",
             Refusal::WrongAudience => "wrong_audience",
             Refusal::InvalidSubject => "invalid_subject",
+            Refusal::InvalidPartnerClaim => "invalid_partner_claim",
             Refusal::InsufficientScope(_) => "insufficient_scope",
             Refusal::RateLimited(_) => "rate_limited",
         }

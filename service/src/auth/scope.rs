@@ -17,15 +17,19 @@ pub enum Scope {
     Support,
     /// Operations: the audit and the sweeps.
     Admin,
+    /// A partner's system: its own signed bonus webhooks only. The token's `partner_code`
+    /// claim names the partner it acts for (docs/security.md).
+    Partner,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Member,
         Scope::Earn,
         Scope::Bookings,
         Scope::Support,
         Scope::Admin,
+        Scope::Partner,
     ];
 
     /// What the platform's own systems hold between them: every scope but a member's.
@@ -38,6 +42,7 @@ impl Scope {
             Scope::Bookings => "loyalty:bookings",
             Scope::Support => "loyalty:support",
             Scope::Admin => "loyalty:admin",
+            Scope::Partner => "loyalty:partner",
         }
     }
 
@@ -49,6 +54,7 @@ impl Scope {
             Scope::Bookings => "bookings",
             Scope::Support => "support",
             Scope::Admin => "admin",
+            Scope::Partner => "partner",
         }
     }
 }

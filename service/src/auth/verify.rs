@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
+use loyalty_crds::common::PartnerCode;
 use serde::Deserialize;
 
 use super::{Caller, KeySet, Refusal, Scope};
@@ -54,6 +55,8 @@ struct Claims {
     scope: String,
     client_id: Option<String>,
     azp: Option<String>,
+    /// The partner a `loyalty:partner` token acts for.
+    partner_code: Option<String>,
 }
 
 impl Verifier {
@@ -137,7 +140,8 @@ fn refusal_of(kind: &ErrorKind) -> Refusal {
     }
 }
 
-/// The caller of verified claims. A member token's subject must be the member's id.
+/// The caller of verified claims. A member token's subject must be the member's id; a
+/// partner token must name a valid partner code.
 fn caller_of(claims: Claims) -> Result<Caller, Refusal> {
     let scopes: Vec<Scope> = claims
         .scope
@@ -148,5 +152,12 @@ fn caller_of(claims: Claims) -> Result<Caller, Refusal> {
     if caller.has(Scope::Member) && caller.member_id().is_none() {
         return Err(Refusal::InvalidSubject);
     }
-    Ok(caller)
+    if !caller.has(Scope::Partner) {
+        return Ok(caller);
+    }
+    let code = claims
+        .partner_code
+        .and_then(|c| PartnerCode::new(c).ok())
+        .ok_or(Refusal::InvalidPartnerClaim)?;
+    Ok(caller.for_partner(code))
 }

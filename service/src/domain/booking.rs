@@ -9,6 +9,7 @@ use loyalty_crds::common::{Channel, PartnerCode, RegionName, ResidencyGroup, Tie
 
 use super::activity::ActivityRules;
 use super::caps::Granted;
+use super::partner_bonus::{self, PartnerBonus, PartnerTerms};
 use super::rules::{self, CampaignEntry, EarnPlan, PlannedAward, TierLadder};
 use super::valuation::RedemptionRules;
 use super::{
@@ -38,6 +39,8 @@ pub struct Booking {
     pub spend: Spend,
     pub channel: Channel,
     pub partner: Option<PartnerCode>,
+    /// What the named partner awards (its bonus rules), as of the request.
+    pub partner_terms: PartnerTerms,
     /// When the booking was made: campaigns active then apply.
     pub booked_at: DateTime<Utc>,
     /// Until then the points are pending (e.g. check-out plus the return window).
@@ -98,12 +101,27 @@ pub fn plan_earn(
     Ok((breakdown, plan))
 }
 
-/// The points a booking earns: its tier points plus what the campaigns granted after caps.
-/// A booking that earns nothing is refused (a lot holds at least one point).
-pub fn total_points(tier_points: i64, granted: &[Granted]) -> Result<i64, Error> {
+/// The bonus of the partner the booking names, if it names one: its rules applied on the
+/// exact base points, or why none applied.
+pub fn partner_bonus(
+    booking: &Booking,
+    base: &PointsBreakdown,
+) -> Result<Option<PartnerBonus>, Invalid> {
+    booking
+        .partner
+        .as_ref()
+        .map(|code| partner_bonus::plan(code, &booking.partner_terms, base))
+        .transpose()
+}
+
+/// The points a booking earns: its tier points, what the campaigns granted after caps, and
+/// the partner's bonus. A booking that earns nothing is refused (a lot holds at least one
+/// point).
+pub fn total_points(tier_points: i64, granted: &[Granted], partner: i64) -> Result<i64, Error> {
     let total = granted
         .iter()
         .try_fold(tier_points, |sum, g| sum.checked_add(g.points))
+        .and_then(|sum| sum.checked_add(partner))
         .ok_or_else(|| Invalid::new("points_too_large", "too many points"))?;
     if total <= 0 {
         return Err(Refusal::NoPoints.into());
@@ -151,19 +169,24 @@ mod tests {
 
     #[test]
     fn the_total_adds_granted_campaign_points_to_the_tier_points() {
-        assert_eq!(total_points(100, &[granted(50), granted(0)]).unwrap(), 150);
-        assert_eq!(total_points(0, &[granted(7)]).unwrap(), 7);
+        assert_eq!(
+            total_points(100, &[granted(50), granted(0)], 0).unwrap(),
+            150
+        );
+        assert_eq!(total_points(0, &[granted(7)], 0).unwrap(), 7);
+        assert_eq!(total_points(0, &[], 250).unwrap(), 250);
     }
 
     #[test]
     fn a_booking_that_earns_nothing_or_too_much_is_refused() {
         assert!(matches!(
-            total_points(0, &[granted(0)]),
+            total_points(0, &[granted(0)], 0),
             Err(Error::Refused(Refusal::NoPoints))
         ));
         for too_many in [
-            total_points(i64::MAX, &[granted(1)]),
-            total_points(2_000_000_000, &[]),
+            total_points(i64::MAX, &[granted(1)], 0),
+            total_points(2_000_000_000, &[], 0),
+            total_points(1, &[], i64::MAX),
         ] {
             assert!(matches!(too_many, Err(Error::Invalid(e)) if e.code == "points_too_large"));
         }

@@ -107,8 +107,8 @@ fn too_large() -> Invalid {
     Invalid::new("amount_too_large", "the spend is too large to evaluate")
 }
 
-/// floor(exact base × factor_milli / 1000^extra_scale), checked.
-fn scaled(base: &PointsBreakdown, factor: i128, scale: i128) -> Result<i64, Invalid> {
+/// floor(exact base × factor / scale), checked.
+pub(super) fn scaled(base: &PointsBreakdown, factor: i128, scale: i128) -> Result<i64, Invalid> {
     let numerator = base
         .exact_numerator()
         .checked_mul(factor)

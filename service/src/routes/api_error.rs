@@ -60,6 +60,11 @@ impl ApiError {
         self
     }
 
+    /// An unknown partner, or one the caller's token is not bound to.
+    pub fn partner_not_found() -> Self {
+        Self::not_found("partner_not_found", "no such partner")
+    }
+
     pub(super) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -18,12 +18,14 @@ use super::openapi::{MemberWriteRefusals, QuoteRefusals};
 use super::{ApiError, ApiJson, ApiPath, AppState, IdemKey, MemberPath, Written, at};
 use crate::api::{Earned, Quote, Reversed, to_body};
 use crate::auth::Caller;
-use crate::domain::booking::plan_earn;
+use crate::domain::booking::{partner_bonus, plan_earn};
+use crate::domain::partner_bonus::PartnerTerms;
 use crate::domain::valuation::{self, Checkout, Valuation};
 use crate::domain::{
     Booking, Earner, Invalid, Points, Programme, Reference, Residency, Source, Spend,
     parse_product, schema,
 };
+use crate::partners::Partners;
 use crate::store::ReverseRequest;
 
 /// How far in the past a booking may be reported, and how far ahead points may vest.
@@ -79,7 +81,7 @@ struct BookingBody {
 }
 
 impl BookingBody {
-    fn parse(&self, now: DateTime<Utc>) -> Result<Booking, ApiError> {
+    fn parse(&self, now: DateTime<Utc>, partners: &Partners) -> Result<Booking, ApiError> {
         let channel = match &self.channel {
             None => Channel::Web,
             Some(raw) => serde_json::from_value(Value::String(raw.clone())).map_err(|_| {
@@ -128,6 +130,9 @@ impl BookingBody {
             product: parse_product(&self.product).map_err(at("product"))?,
             spend: self.spend.parse("spend")?,
             channel,
+            partner_terms: partner
+                .as_ref()
+                .map_or(PartnerTerms::Unknown, |code| partners.terms(code)),
             partner,
             booked_at,
             vests_at: self.vests_at,
@@ -149,7 +154,7 @@ async fn earn(
     key: IdemKey,
     json: ApiJson<BookingBody>,
 ) -> Result<Written<Earned>, ApiError> {
-    let req = json.body.parse(Utc::now())?;
+    let req = json.body.parse(Utc::now(), &app.partners.snapshot())?;
     let idem = key.request("POST", uri.path(), &json.raw);
     let windows = app.earn_windows();
     let committed = app
@@ -298,7 +303,7 @@ async fn quote(
         booked_at: q.booked_at,
         vests_at: None,
     };
-    let req = booking.parse(Utc::now())?;
+    let req = booking.parse(Utc::now(), &app.partners.snapshot())?;
     let (tier, residency) = quote_earner(&app, &caller, q.member_id).await?;
     let programme = app.programme.snapshot();
     let earner = Earner {
@@ -306,10 +311,13 @@ async fn quote(
         residency: &residency,
     };
     let (breakdown, plan) = plan_earn(&programme, &req, earner).map_err(ApiError::from)?;
-    let campaign_points: i64 = plan.campaigns.iter().map(|c| c.points).sum();
+    let partner = partner_bonus(&req, &breakdown)?;
+    let extra = partner.as_ref().map_or(0, |p| p.points);
     let total = plan
-        .tier_points
-        .checked_add(campaign_points)
+        .campaigns
+        .iter()
+        .try_fold(plan.tier_points, |sum, c| sum.checked_add(c.points))
+        .and_then(|sum| sum.checked_add(extra))
         .ok_or_else(|| ApiError::from(Invalid::new("points_too_large", "too many points")))?;
     // Serialized through a `Value` so the keys stay sorted, as clients have always seen them.
     let redemption = q
@@ -324,6 +332,7 @@ async fn quote(
         tier_multiplier_milli: plan.tier_multiplier_milli,
         tier_points: plan.tier_points,
         campaigns: plan.campaigns,
+        partner,
         note: "campaign points are before per-member caps and budgets, which the earn applies",
         redemption,
     })))

@@ -12,6 +12,7 @@ mod history;
 mod holds;
 mod members;
 pub mod openapi;
+mod partners;
 mod redeem;
 mod refusals;
 mod social;
@@ -38,6 +39,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, Invalid};
+use crate::partners::PartnerDirectory;
 use crate::store::{Committed, Db, EarnWindows, IdemRequest, ProgrammeCache};
 
 /// Largest request body accepted; every v1 body is far smaller.
@@ -48,6 +50,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct AppState {
     pub db: Db,
     pub programme: ProgrammeCache,
+    pub partners: PartnerDirectory,
     pub config: Arc<Config>,
     pub auth: Arc<Auth>,
 }
@@ -96,6 +99,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(statement::routes())
         .merge(export::routes())
         .merge(admin::routes())
+        .merge(partners::routes())
         .merge(health::routes())
         .merge(openapi::routes())
 }
@@ -126,7 +130,33 @@ pub struct ApiJson<T> {
     pub raw: Value,
 }
 
+impl<T: DeserializeOwned> ApiJson<T> {
+    /// Parses a body already read (by [`JsonBytes`]), e.g. after checking its signature.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        })?;
+        let body = serde_path_to_error::deserialize(&raw).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::unprocessable("invalid_body", e.into_inner().to_string()).with_field(field)
+        })?;
+        Ok(Self { body, raw })
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        Self::parse(&bytes)
+    }
+}
+
+/// The bytes of an `application/json` body within [`MAX_BODY_BYTES`], not yet parsed.
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -143,21 +173,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "the body must be application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-            )
-        })?;
-        let raw: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-        })?;
-        let body = serde_path_to_error::deserialize(&raw).map_err(|e| {
-            let field = e.path().to_string();
-            ApiError::unprocessable("invalid_body", e.into_inner().to_string()).with_field(field)
-        })?;
-        Ok(Self { body, raw })
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+                )
+            })
     }
 }
 

@@ -149,6 +149,7 @@ const REFUSALS: &[Refusal] = &[
             "invalid_days",
             "invalid_idempotency_key",
             "invalid_period",
+            "invalid_webhook_headers",
         ],
     },
     Refusal {
@@ -166,13 +167,16 @@ const REFUSALS: &[Refusal] = &[
             "wrong_issuer",
             "wrong_audience",
             "invalid_subject",
+            "invalid_partner_claim",
+            "webhook_timestamp_out_of_tolerance",
+            "webhook_signature_invalid",
         ],
     },
     Refusal {
         status: StatusCode::FORBIDDEN,
         schema_name: "ForbiddenError",
-        when: "the token has none of the scopes this operation needs",
-        codes: &["insufficient_scope"],
+        when: "the token has none of the scopes this operation needs, or the partner is disabled",
+        codes: &["insufficient_scope", "partner_disabled"],
     },
     Refusal {
         status: StatusCode::REQUEST_TIMEOUT,
@@ -189,13 +193,14 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         status: StatusCode::NOT_FOUND,
         schema_name: "NotFoundError",
-        when: "unknown member, hold, earn or recipient",
+        when: "unknown member, hold, earn, recipient or partner",
         codes: &[
             "member_not_found",
             "hold_not_found",
             "earn_not_found",
             "recipient_not_found",
             "referred_member_not_found",
+            "partner_not_found",
             // A path parameter left empty (`/v1/members//balance`) matches no route.
             "route_not_found",
         ],
@@ -213,6 +218,7 @@ const REFUSALS: &[Refusal] = &[
             "already_reversed",
             "activity_already_reported",
             "already_referred",
+            "webhook_id_reused",
         ],
     },
     Refusal {
@@ -297,6 +303,7 @@ const REFUSALS: &[Refusal] = &[
             "database_unavailable",
             "region_unknown",
             "commit_unknown",
+            "partner_credentials_unavailable",
         ],
     },
 ];
@@ -400,6 +407,12 @@ refusals!(
 refusals!(
     /// A read of this region's residency group (the leaderboard).
     GroupReadRefusals: BAD_REQUEST, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// A partner's signed webhook.
+    PartnerWebhookRefusals: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT,
+        PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY,
+        INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
 );
 refusals!(
     /// An operator endpoint without parameters.

@@ -15,7 +15,7 @@ use super::ledger::{Deltas, Draft, EntryKind};
 use super::tx::{Tx, settle_pair};
 use super::{Committed, Db, IdemRequest, caps, lots, now_micros, tiers};
 use crate::api::{BalanceAfter, EarnExplanation, Earned, Reversed};
-use crate::domain::booking::{lot_lifetime, plan_earn, total_points};
+use crate::domain::booking::{lot_lifetime, partner_bonus, plan_earn, total_points};
 use crate::domain::{Booking, Earner, Points, Programme, Reference, Refusal, Residency, Source};
 use crate::error::Result;
 
@@ -99,7 +99,9 @@ async fn price(
         booking.booked_at,
     )
     .await?;
-    let points = total_points(plan.tier_points, &granted)?;
+    let partner = partner_bonus(booking, &breakdown)?;
+    let extra = partner.as_ref().map_or(0, |p| p.points);
+    let points = total_points(plan.tier_points, &granted, extra)?;
     Ok(Priced {
         lifetime: lot_lifetime(&plan.campaigns, &programme.campaigns, windows.lot_expiry),
         points,
@@ -109,6 +111,7 @@ async fn price(
             tier_multiplier_milli: plan.tier_multiplier_milli,
             tier_points: plan.tier_points,
             campaigns: granted,
+            partner,
         },
     })
 }

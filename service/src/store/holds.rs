@@ -19,6 +19,7 @@ use super::redeem::{discount, ensure_available, spend_details};
 use super::tx::{Tx, settle_pair};
 use super::{Committed, Db, IdemRequest, now_micros};
 use crate::api::{Held, HoldEnded, HoldState};
+use crate::domain::events::HOLD_EXPIRED_REASON;
 use crate::domain::hold_status::UnknownHoldStatus;
 use crate::domain::valuation::Checkout;
 use crate::domain::{HoldStatus, Points, Programme, Reference, Refusal};
@@ -377,7 +378,14 @@ impl Db {
                     Box::pin(async move {
                         let (mut ctx, hold) =
                             member_and_hold(tx, &region, member_id, hold_id).await?;
-                        end_hold(tx, &mut ctx, &hold, HoldStatus::Expired, "hold expired").await
+                        end_hold(
+                            tx,
+                            &mut ctx,
+                            &hold,
+                            HoldStatus::Expired,
+                            HOLD_EXPIRED_REASON,
+                        )
+                        .await
                     })
                 })
                 .await;

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::context::{Balance, MemberCtx};
+use super::outbox;
 use super::tx::Tx;
 use crate::error::{Error, Result};
 
@@ -99,6 +100,16 @@ impl Staged<'_> {
         Appended {
             id: self.id,
             seq: self.seq,
+        }
+    }
+
+    fn written(&self) -> outbox::Written<'_> {
+        outbox::Written {
+            member_id: self.member_id,
+            seq: self.seq,
+            entry_id: self.id,
+            region: &self.region,
+            at: self.now,
         }
     }
 
@@ -258,6 +269,10 @@ impl MemberCtx {
         }
         let staged = self.stage(now, draft)?;
         staged.insert(tx).await?;
+        // The movement's event, in the same transaction (docs/events.md).
+        if let Some(event) = outbox::of_entry(&staged.written(), &staged.draft) {
+            outbox::record(tx, &event, &self.home_region).await?;
+        }
         Ok(staged.appended())
     }
 

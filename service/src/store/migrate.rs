@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "activities",
         include_str!("../../migrations/0009_activities.sql"),
     ),
+    (
+        10,
+        "outbox",
+        include_str!("../../migrations/0010_outbox.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

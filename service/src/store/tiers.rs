@@ -4,7 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use loyalty_crds::common::Tier;
 
 use super::context::MemberCtx;
+use super::outbox;
 use super::tx::Tx;
+use crate::domain::events::{Event, EventType};
 use crate::domain::rules::TierLadder;
 use crate::error::Result;
 
@@ -105,5 +107,20 @@ async fn change_tier(
         ],
     )
     .await?;
-    Ok(())
+    outbox::record(tx, &tier_changed(ctx, to, reason, now), &ctx.home_region).await
+}
+
+/// The `tier.changed` event, ordered after the member's latest entry.
+fn tier_changed(ctx: &MemberCtx, to: Tier, reason: &str, now: DateTime<Utc>) -> Event {
+    Event {
+        id: uuid::Uuid::new_v4(),
+        kind: EventType::TierChanged,
+        member_id: ctx.member_id,
+        member_seq: ctx.balance.last_seq,
+        region: ctx.region.clone(),
+        time: now,
+        data: serde_json::json!({
+            "from": ctx.tier, "to": to.as_str(), "reason": reason, "qualifying": ctx.balance.qualifying,
+        }),
+    }
 }

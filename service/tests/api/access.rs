@@ -21,15 +21,18 @@ enum Kind {
     Checkout,
     Support,
     Admin,
+    /// Air France's system (`loyalty:partner`, partner code AF).
+    Partner,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Alice,
         Kind::Booking,
         Kind::Checkout,
         Kind::Support,
         Kind::Admin,
+        Kind::Partner,
     ];
 
     fn token(self) -> String {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::Checkout => token("checkout", &[Scope::Bookings]),
             Kind::Support => token("support-7", &[Scope::Support]),
             Kind::Admin => token("ops", &[Scope::Admin]),
+            Kind::Partner => crate::partners::partner_token("AF"),
         }
     }
 }
@@ -168,6 +172,14 @@ fn routes() -> Vec<Route> {
         ),
         route("GET", "/v1/admin/audit", Value::Null, &[Admin]),
         route("POST", "/v1/admin/jobs/sweep", Value::Null, &[Admin]),
+        // No partner is published here: the partner's own token gets 404 partner_not_found
+        // (the signature checks have their own table in partners.rs).
+        route(
+            "POST",
+            "/v1/partners/AF/bonuses",
+            json!({"member_id": Uuid::new_v4(), "points": 1, "reference": "P-M"}),
+            &[Partner],
+        ),
     ]
 }
 
