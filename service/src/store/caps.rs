@@ -31,6 +31,21 @@ pub struct Granted {
     pub capped_by: Option<&'static str>,
 }
 
+impl Granted {
+    /// `award` as granted: `points` after its caps, and the limit that cut it, if one did.
+    pub fn new(award: &PlannedAward, points: i64, capped_by: Option<&'static str>) -> Self {
+        Self {
+            campaign: format!("{}/{}", award.namespace, award.name),
+            mode: award.mode,
+            multiplier_milli: award.multiplier_milli,
+            bonus_points: award.bonus_points,
+            planned: award.points,
+            points,
+            capped_by,
+        }
+    }
+}
+
 fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
     // Where a DST change skips midnight, the day starts at the first instant that exists.
@@ -108,15 +123,7 @@ pub async fn apply(
                 }
             }
         }
-        out.push(Granted {
-            campaign: format!("{}/{}", award.namespace, award.name),
-            mode: award.mode,
-            multiplier_milli: award.multiplier_milli,
-            bonus_points: award.bonus_points,
-            planned: award.points,
-            points,
-            capped_by,
-        });
+        out.push(Granted::new(award, points, capped_by));
     }
     Ok(out)
 }
