@@ -92,7 +92,7 @@ pub fn run(options: &Options) -> Result<()> {
         from,
         until,
         point_value_micro_eur: options.point_value_micro_eur,
-        campaigns: &pricer.campaigns,
+        campaigns: &pricer.programme.campaigns,
         budgets: pricer.caps.budgets(),
         svg: svg_path
             .as_ref()

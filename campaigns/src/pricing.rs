@@ -1,19 +1,19 @@
-//! Pricing a booking under a campaign set with the service's own earn planning
-//! ([`loyalty_service::domain::compute_base_points`], [`loyalty_service::domain::rules::plan`])
-//! and its cap windows, the caps counted in memory instead of in the earn transaction.
+//! Pricing a booking under a campaign set with the service's own pure earn planning
+//! ([`loyalty_service::domain::booking::plan_earn`]) and cap arithmetic
+//! ([`loyalty_service::domain::caps::grant`]), the cap counters kept in memory instead of in
+//! the earn transaction.
 
 mod caps;
 mod programme;
 
 use chrono::{DateTime, Utc};
-use loyalty_crds::campaign::EarnContext;
-use loyalty_crds::common::{
-    Channel, CurrencyCode, Money as ApiMoney, PartnerCode, ProductType, RegionName, ResidencyGroup,
-    Tier,
-};
+use loyalty_crds::common::{Channel, PartnerCode, ProductType, RegionName, ResidencyGroup, Tier};
 use loyalty_service::api::EarnExplanation;
-use loyalty_service::domain::rules::{self, CampaignEntry, TierLadder};
-use loyalty_service::domain::{EarnRates, Invalid, Money, compute_base_points};
+use loyalty_service::domain::booking::{
+    Booking as ServiceBooking, Earner, Programme, Residency, plan_earn,
+};
+use loyalty_service::domain::rules::{CampaignEntry, TierLadder};
+use loyalty_service::domain::{EarnRates, Invalid, Reference, Source, Spend};
 use serde::{Deserialize, Serialize};
 
 pub use caps::CapBook;
@@ -70,48 +70,45 @@ pub struct Priced {
 
 /// Prices bookings one after another under one campaign set, counting caps and budgets.
 pub struct Pricer {
-    pub campaigns: Vec<CampaignEntry>,
+    /// The campaign set; rates and tiers are set for each booking.
+    pub programme: Programme,
     pub caps: CapBook,
 }
 
 impl Pricer {
     pub fn new(campaigns: Vec<CampaignEntry>) -> Self {
         Self {
-            campaigns,
+            programme: Programme {
+                campaigns,
+                ..Programme::default()
+            },
             caps: CapBook::default(),
         }
     }
 
-    /// The booking's earn under `rates` and `ladder`, its grants counted against the caps.
+    /// The booking's earn under `rates` and `ladder` ([`plan_earn`]), its grants counted
+    /// against the caps.
     pub fn price(
         &mut self,
         booking: &Booking,
-        rates: &EarnRates,
-        ladder: &TierLadder,
+        rates: EarnRates,
+        ladder: TierLadder,
     ) -> Result<Priced, Invalid> {
-        let spend = Money::new(booking.amount_minor, &booking.currency)?;
-        let base = compute_base_points(&spend, booking.product, rates)?;
-        let money = ApiMoney {
-            amount_minor: booking.amount_minor,
-            currency: CurrencyCode::new(&booking.currency)
-                .map_err(|e| Invalid::new("invalid_currency", e.to_string()))?,
+        self.programme.rates = rates;
+        self.programme.tiers = ladder;
+        let residency = Residency {
+            group: booking.residency_group.clone(),
+            home_region: booking.region.clone(),
         };
-        let ctx = EarnContext {
-            product_type: booking.product,
+        let earner = Earner {
             tier: booking.tier,
-            residency_group: &booking.residency_group,
-            region: &booking.region,
-            partner: booking.partner.as_ref(),
-            channel: booking.channel,
-            spend: &money,
+            residency: &residency,
         };
-        let plan = rules::plan(&base, ladder, &self.campaigns, &ctx, booking.at)?;
-        let granted = self.caps.grant(
-            &plan.campaigns,
-            &self.campaigns,
-            &booking.member,
-            booking.at,
-        );
+        let (base, plan) = plan_earn(&self.programme, &booking.to_service()?, earner)?;
+        let campaigns = &self.programme.campaigns;
+        let granted = self
+            .caps
+            .grant(&plan.campaigns, campaigns, &booking.member, booking.at);
         let points = plan.tier_points + granted.iter().map(|g| g.points).sum::<i64>();
         Ok(Priced {
             points,
@@ -122,6 +119,22 @@ impl Pricer {
                 tier_points: plan.tier_points,
                 campaigns: granted,
             },
+        })
+    }
+}
+
+impl Booking {
+    /// The service's booking: the source and reference of a simulated booking are fixed.
+    fn to_service(&self) -> Result<ServiceBooking, Invalid> {
+        Ok(ServiceBooking {
+            source: Source::parse("simulation")?,
+            booking_ref: Reference::parse("simulated")?,
+            product: self.product,
+            spend: Spend::new(self.amount_minor, &self.currency)?,
+            channel: self.channel,
+            partner: self.partner.clone(),
+            booked_at: self.at,
+            vests_at: None,
         })
     }
 }

@@ -50,7 +50,7 @@ pub fn simulate(pricer: &mut Pricer, bookings: &[Booking]) -> Result<Vec<Priced>
         .enumerate()
         .map(|(i, b)| {
             pricer
-                .price(b, &rates, &ladder)
+                .price(b, rates.clone(), ladder.clone())
                 .map_err(|e| anyhow!("booking {}: {} ({})", i + 1, e.message, e.code))
         })
         .collect()
@@ -84,7 +84,7 @@ pub fn render(bookings: &[Booking], priced: &[Priced], format: Format) -> Result
         for g in &e.campaigns {
             let capped = g
                 .capped_by
-                .map(|c| format!(", cut by {c}"))
+                .map(|c| format!(", cut by {c:?}"))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,

@@ -9,8 +9,7 @@
 //! - [`workload`]: clients that follow 421 answers as a router would, and the [`workload::History`];
 //! - [`checker`]: every acknowledged write present exactly once, refusals absent, the audit
 //!   clean, residency kept, nothing committed by a fenced region;
-//! - [`fence`]: fencing by SQL, exactly as the operator does it, for tests that drive the
-//!   fence themselves;
+//! - [`fence`]: reading the fence rows and transitions the operator writes;
 //! - [`identity`]: the run's token issuer;
 //! - [`database`], [`members`], [`process`], [`binaries`], [`error`].
 

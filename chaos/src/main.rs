@@ -321,15 +321,13 @@ async fn play(
             .await
             .with_context(|| format!("scenario {}", name.as_str()))?;
         println!(
-            "{:<24} fencing {:?} ok {} fail {} unknown {} violations {} {:?} {}",
+            "{:<24} ok {} fail {} unknown {} violations {} {:?}",
             name.as_str(),
-            result.fencing,
             result.ops.ok,
             result.ops.fail,
             result.ops.unknown,
             result.violation_count(),
             result.timings,
-            result.skipped.as_deref().unwrap_or("")
         );
         results.push(result);
     }

@@ -68,6 +68,22 @@ pub const TABLES: &[Table] = &[
         Locality::Homed,
         "points a member drew from a capped campaign per window",
     ),
+    table(
+        "activity_earns",
+        Locality::Homed,
+        "each reported referral, review or visit and what it earned",
+    ),
+    table("referrals", Locality::Homed, "who referred a member"),
+    table(
+        "member_identity_hints",
+        Locality::Homed,
+        "hashed identity hints given at enrolment",
+    ),
+    table(
+        "activity_days",
+        Locality::Homed,
+        "the local days a member visited",
+    ),
     // PII-free configuration.
     table(
         "regions",
@@ -95,6 +111,21 @@ pub const TABLES: &[Table] = &[
         "base points per EUR per product",
     ),
     table("tiers", Locality::Global, "the tier ladder"),
+    table(
+        "redemption_rules",
+        Locality::Global,
+        "how points may pay for each product type",
+    ),
+    table(
+        "point_values",
+        Locality::Global,
+        "what a point is worth per tier",
+    ),
+    table(
+        "activity_rules",
+        Locality::Global,
+        "how referrals, reviews and streaks earn",
+    ),
     table("campaigns", Locality::Global, "published Campaign specs"),
     table(
         "config_versions",

@@ -1,23 +1,26 @@
 //! The bodies of the API's successful responses to writes, quotes and probes: what clients
 //! see, serialized through these types and described by them in the OpenAPI document.
 //!
-//! The store still keeps each write's response as JSON (the idempotency record replays it
-//! byte for byte), so it builds these types and stores their serialization; JSON objects
-//! serialize with sorted keys either way, so the bytes clients see are what they were when
-//! the bodies were `json!` literals.
+//! A write's body is its store unit's typed outcome. The idempotency record (and an earn's
+//! record) stores its serialization and a replay reads it back into the same type, so the
+//! write outcomes derive `Deserialize` too. Responses are sent through a JSON `Value`, with
+//! sorted keys, so the bytes clients see are what they were when the bodies were `json!`
+//! literals.
 
 use chrono::{DateTime, Utc};
 use loyalty_crds::common::Tier;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::activity::{ActivityCap, ActivityKind};
+use crate::domain::caps::Granted;
 use crate::domain::rules::PlannedAward;
+use crate::domain::valuation::Valuation;
 use crate::domain::{PointsBreakdown, schema};
-use crate::store::caps::Granted;
 
 /// The balance as it stands after a write, included in every write's response.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BalanceAfter {
     pub available: i64,
     pub pending: i64,
@@ -27,7 +30,7 @@ pub struct BalanceAfter {
 }
 
 /// How an earn's points were computed; also the details of its ledger entry.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EarnExplanation {
     pub calculation: PointsBreakdown,
     #[schema(schema_with = schema::tier)]
@@ -39,7 +42,7 @@ pub struct EarnExplanation {
 }
 
 /// `POST /v1/members/{member_id}/earn`: 201, also when the booking was already earned.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Earned {
     pub entry_id: Uuid,
     pub member_id: Uuid,
@@ -60,7 +63,7 @@ pub struct Earned {
 }
 
 /// `POST /v1/members/{member_id}/reversals`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Reversed {
     pub entry_id: Uuid,
     pub member_id: Uuid,
@@ -73,17 +76,20 @@ pub struct Reversed {
 }
 
 /// `POST /v1/members/{member_id}/redeem`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Redeemed {
     pub entry_id: Uuid,
     pub member_id: Uuid,
     pub points: i64,
     pub reference: String,
     pub balance: BalanceAfter,
+    /// The discount granted, when the redemption named its booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Valuation>,
 }
 
 /// A hold's state after the request that answered it.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldState {
     Active,
@@ -92,7 +98,7 @@ pub enum HoldState {
 }
 
 /// `POST /v1/members/{member_id}/holds`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Held {
     pub hold_id: Uuid,
     pub member_id: Uuid,
@@ -101,10 +107,13 @@ pub struct Held {
     pub state: HoldState,
     pub expires_at: DateTime<Utc>,
     pub balance: BalanceAfter,
+    /// The discount the hold pays for, when it named its booking (for a full capture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Valuation>,
 }
 
 /// `POST .../holds/{hold_id}/capture` and `.../void`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HoldEnded {
     pub hold_id: Uuid,
     pub member_id: Uuid,
@@ -118,7 +127,7 @@ pub struct HoldEnded {
 }
 
 /// `POST /v1/members/{member_id}/transfers`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Transferred {
     pub transfer_id: Uuid,
     pub entry_id: Uuid,
@@ -127,6 +136,46 @@ pub struct Transferred {
     pub points: i64,
     pub reference: String,
     /// The sender's balance.
+    pub balance: BalanceAfter,
+}
+
+/// Where a member's streak of visits stands after a visit.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StreakProgress {
+    /// Consecutive days visited, up to this one, since the last streak award.
+    pub days: i64,
+    /// The days the streak needs.
+    pub required: i64,
+}
+
+/// What a referral gave the referred member.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReferredCredit {
+    pub member_id: Uuid,
+    pub points: i64,
+    pub entry_id: Uuid,
+}
+
+/// `POST /v1/members/{member_id}/activities`: 201, also when the reference was already
+/// reported (the original answer).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ActivityEarned {
+    pub member_id: Uuid,
+    pub kind: ActivityKind,
+    pub source: String,
+    pub reference: String,
+    /// The activity's local day, in the reported time zone (UTC by default).
+    pub local_day: chrono::NaiveDate,
+    /// Points earned; 0 when a cap left nothing or a visit did not complete a streak.
+    pub points: i64,
+    /// The ledger entry, when points were earned.
+    pub entry_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capped_by: Option<ActivityCap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streak: Option<StreakProgress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referred: Option<ReferredCredit>,
     pub balance: BalanceAfter,
 }
 
@@ -142,6 +191,9 @@ pub struct Quote {
     pub tier_points: i64,
     pub campaigns: Vec<PlannedAward>,
     pub note: &'static str,
+    /// `redeem_points` valued as a discount on this booking, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redemption: Option<Valuation>,
 }
 
 /// `GET /v1/leaderboard`.

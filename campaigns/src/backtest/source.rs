@@ -109,7 +109,7 @@ impl RecordedEarn {
             region: r.region.clone(),
             partner: None,
         };
-        pricer.price(&booking, &rates, &ladder).ok()
+        pricer.price(&booking, rates, ladder).ok()
     }
 }
 

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
 use chrono::NaiveDate;
+use loyalty_service::domain::caps::CappedBy;
 use uuid::Uuid;
 
 use super::At;
@@ -89,9 +90,9 @@ impl Tally {
             t.proposed_points += g.points;
             t.proposed_earns += 1;
             match g.capped_by {
-                Some("per_member_cap") => t.cut_by_member_cap += 1,
-                Some("budget") => t.cut_by_budget += 1,
-                _ => {}
+                Some(CappedBy::PerMemberCap) => t.cut_by_member_cap += 1,
+                Some(CappedBy::Budget) => t.cut_by_budget += 1,
+                None => {}
             }
         }
         if priced.points != earn.points {

@@ -1,5 +1,5 @@
 //! Caps and budgets counted in memory, with the service's cap windows and cut rule
-//! ([`loyalty_service::store::caps::window_start`], [`loyalty_service::store::caps::cut`]):
+//! ([`loyalty_service::domain::caps::window_start`], [`loyalty_service::domain::caps::grant`]):
 //! the service keeps the same counters in `campaign_member_usage` and `campaign_budgets`.
 //!
 //! Memory grows with members × capped campaigns × cap windows, never with bookings.
@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use loyalty_crds::campaign::CampaignSpec;
+use loyalty_service::domain::caps::{self, Granted, Limit};
 use loyalty_service::domain::rules::{CampaignEntry, PlannedAward};
-use loyalty_service::store::caps::{Granted, cut, window_start};
 
 /// Points granted so far per member and cap window, and per campaign budget.
 #[derive(Debug, Default)]
@@ -39,7 +39,8 @@ impl CapBook {
             .collect()
     }
 
-    /// The member cap first, then the budget, as the earn transaction applies them.
+    /// The member's cap and the budget as [`caps::grant`] takes them, then the counters
+    /// moved as the earn transaction moves them.
     fn grant_one(
         &mut self,
         award: &PlannedAward,
@@ -47,30 +48,33 @@ impl CapBook {
         member: &str,
         at: DateTime<Utc>,
     ) -> Granted {
-        let mut points = award.points.max(0);
         let Some(spec) = spec else {
-            return Granted::new(award, points, None);
+            return caps::grant(award, None, None);
         };
         let campaign = format!("{}/{}", award.namespace, award.name);
-        let mut capped_by = None;
-        if let Some(cap) = spec.caps.per_member_points {
-            let key = (campaign.clone(), member.to_owned(), window_start(spec, at));
-            let used = self.member.entry(key).or_default();
-            if let Some(left) = cut(points, cap, *used) {
-                points = left;
-                capped_by = Some("per_member_cap");
+        let key = (
+            campaign.clone(),
+            member.to_owned(),
+            caps::window_start(spec, at),
+        );
+        let member_cap = spec.caps.per_member_points.map(|limit| Limit {
+            limit,
+            used: self.member.get(&key).copied().unwrap_or(0),
+        });
+        let budget = spec.caps.budget_points.map(|limit| Limit {
+            limit,
+            used: self.budget.get(&campaign).copied().unwrap_or(0),
+        });
+        let granted = caps::grant(award, member_cap, budget);
+        if granted.points > 0 {
+            if member_cap.is_some() {
+                *self.member.entry(key).or_default() += granted.points;
             }
-            *used += points;
-        }
-        if let Some(budget) = spec.caps.budget_points {
-            let spent = self.budget.entry(campaign).or_default();
-            if let Some(left) = cut(points, budget, *spent) {
-                points = left;
-                capped_by = Some("budget");
+            if budget.is_some() {
+                *self.budget.entry(campaign).or_default() += granted.points;
             }
-            *spent += points;
         }
-        Granted::new(award, points, capped_by)
+        granted
     }
 
     /// What each budgeted campaign has granted so far.

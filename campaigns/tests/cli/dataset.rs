@@ -119,7 +119,7 @@ pub async fn build(earns: u64, members: u64, granted: Vec<CampaignEntry>) -> Str
     let rows = (0..earns).map(move |i| {
         let b = booking(i, earns, members, start);
         let priced = pricer
-            .price(&b, &rates, &ladder)
+            .price(&b, rates.clone(), ladder.clone())
             .expect("a priceable booking");
         let response = serde_json::to_string(&priced)
             .expect("JSON")

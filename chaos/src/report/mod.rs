@@ -28,8 +28,6 @@ const NOTES: &str = "
   fence: the RTO is its detection time (a refused connection at once, a frozen or cut-off region
   after the 2 s request timeout or a 421 after the fence), not the failover's.
 - *RPO*: acknowledged writes the checker did not find in the database.
-- *fenced by sql*: the operator did not fail over in that build, so the scenario fenced the row
-  by SQL exactly as the operator's failover does; *operator*: the operator's own failover.
 ";
 
 /// The Markdown report.
@@ -50,20 +48,16 @@ pub fn markdown(report: &Report) -> String {
          **{total_ops} operations, {violations} violations.**\n"
     );
     md.push_str(
-        "| scenario | seed | fenced by | ok | fail | unknown | violations | detect | fence | RTO | RPO (writes lost) | fail-back |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| scenario | seed | ok | fail | unknown | violations | detect | fence | RTO | RPO (writes lost) | fail-back |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in results {
         let t = &r.timings;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name.as_str(),
             r.seed,
-            r.skipped
-                .as_ref()
-                .map_or(format!("{:?}", r.fencing).to_lowercase(), |_| "skipped"
-                    .into()),
             r.ops.ok,
             r.ops.fail,
             r.ops.unknown,
@@ -107,13 +101,7 @@ fn controls(md: &mut String, controls: &[ScenarioResult]) {
                     .join("; ")
             })
             .unwrap_or_default();
-        let caught = if r.skipped.is_some() {
-            "skipped"
-        } else if control_caught(r) {
-            "yes"
-        } else {
-            "**no**"
-        };
+        let caught = if control_caught(r) { "yes" } else { "**no**" };
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {caught} |",
@@ -133,10 +121,6 @@ fn controls(md: &mut String, controls: &[ScenarioResult]) {
 
 fn details(md: &mut String, r: &ScenarioResult) {
     let _ = writeln!(md, "\n## {}\n", r.name.as_str());
-    if let Some(reason) = &r.skipped {
-        let _ = writeln!(md, "Skipped: {reason}.");
-        return;
-    }
     for m in &r.played.markers {
         let _ = writeln!(md, "- {:>6} ms {}: {}", m.at_ms, m.kind, m.label);
     }
@@ -188,12 +172,11 @@ impl Report {
     }
 }
 
-/// A control passes when its fence violations were found (or it was skipped, with its reason).
+/// A control passes only when its fence violations were found.
 fn control_caught(r: &ScenarioResult) -> bool {
-    r.skipped.is_some()
-        || r.check
-            .as_ref()
-            .is_some_and(|c| !c.of("committed_while_fenced").is_empty())
+    r.check
+        .as_ref()
+        .is_some_and(|c| !c.of("committed_while_fenced").is_empty())
 }
 
 /// Rewrites chaos.md and chaos.svg in `dir` from its chaos.json, e.g. after a change to the

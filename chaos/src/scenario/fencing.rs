@@ -1,14 +1,11 @@
-//! Who moves a failed region's members: the operator (its failover), or — where the
-//! operator does not fail over yet — the scenario itself, by SQL, after the same delays the
-//! operator's thresholds would take. Either way the scenario waits for the region's row.
+//! The operator moves a failed region's members; the scenario waits for the region's row to
+//! show it.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::fence::{self, RegionRow};
-use crate::topology::{FailoverTimings, Topology};
+use crate::topology::Topology;
 
 /// How long an operator failover or fail-back may take before the scenario gives up waiting.
 pub const FENCE_WAIT_TIMEOUT_MS: u64 = 40_000;
@@ -17,80 +14,38 @@ const ROW_POLL_MS: u64 = 100;
 /// How long a start-up may take for the operator to record its first transitions.
 pub const TRANSITIONS_WAIT_MS: u64 = 5_000;
 
-/// Who fences.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fencing {
-    /// The operator's automatic failover.
-    Operator,
-    /// The scenario, by SQL (operator failover not available).
-    Sql,
+/// Waits until the operator has recorded its first region transitions (it writes `Created`
+/// for every region it creates): the scenarios judge the operator's own failover, so a
+/// topology whose operator records none is an error, never something the suite works around.
+pub async fn await_operator(topology: &Topology) -> Result<()> {
+    let client = topology.db.connect().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(TRANSITIONS_WAIT_MS);
+    while fence::transitions(&client).await?.is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: "the operator to record region transitions".into(),
+                after: Duration::from_millis(TRANSITIONS_WAIT_MS),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(ROW_POLL_MS)).await;
+    }
+    Ok(())
 }
 
-impl Fencing {
-    /// The operator fails over when it records transitions (it writes `Created` for every
-    /// region it creates); otherwise the scenario must fence by SQL, and records the
-    /// `Created` epochs the operator would have.
-    pub async fn detect(topology: &Topology) -> Result<Fencing> {
-        let client = topology.db.connect().await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(TRANSITIONS_WAIT_MS);
-        loop {
-            if !fence::transitions(&client).await?.is_empty() {
-                return Ok(Fencing::Operator);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                fence::record_missing_created(&client).await?;
-                return Ok(Fencing::Sql);
-            }
-            tokio::time::sleep(Duration::from_millis(ROW_POLL_MS)).await;
-        }
-    }
-
-    /// Waits until `region` is fenced and served by `target` (fencing it by SQL first when
-    /// the scenario fences).
-    pub async fn fail_over(
-        self,
-        topology: &Topology,
-        timings: &FailoverTimings,
-        region: &str,
-        target: &str,
-    ) -> Result<RegionRow> {
-        if self == Fencing::Sql {
-            let delay = timings.probe_interval_s * timings.failure_threshold;
-            tokio::time::sleep(seconds(delay)).await;
-            let mut client = topology.db.connect().await?;
-            fence::fence(&mut client, region, target, "FailedOver").await?;
-        }
-        wait_row(topology, region, |r| {
-            r.state == "fenced" && r.served_by == target
-        })
-        .await
-    }
-
-    /// Waits until `region` serves itself again (unfencing it by SQL after the success
-    /// threshold and the stabilization window when the scenario fences).
-    pub async fn fail_back(
-        self,
-        topology: &Topology,
-        timings: &FailoverTimings,
-        region: &str,
-    ) -> Result<RegionRow> {
-        if self == Fencing::Sql {
-            let delay = timings.probe_interval_s * timings.success_threshold
-                + timings.stabilization_window_s;
-            tokio::time::sleep(seconds(delay)).await;
-            let mut client = topology.db.connect().await?;
-            fence::unfence(&mut client, region, "FailedBack").await?;
-        }
-        wait_row(topology, region, |r| {
-            r.state == "active" && r.served_by == region
-        })
-        .await
-    }
+/// Waits until the operator has fenced `region` towards `target`.
+pub async fn fail_over(topology: &Topology, region: &str, target: &str) -> Result<RegionRow> {
+    wait_row(topology, region, |r| {
+        r.state == "fenced" && r.served_by == target
+    })
+    .await
 }
 
-fn seconds(s: i32) -> Duration {
-    Duration::from_secs(u64::try_from(s).unwrap_or(0))
+/// Waits until the operator has failed `region` back (serving itself again).
+pub async fn fail_back(topology: &Topology, region: &str) -> Result<RegionRow> {
+    wait_row(topology, region, |r| {
+        r.state == "active" && r.served_by == region
+    })
+    .await
 }
 
 /// Polls `region`'s row until `wanted` holds.

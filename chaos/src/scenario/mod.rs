@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use fencing::Fencing;
 pub use measure::{RegionSeries, Timings};
 pub use script::{Marker, Played};
 
@@ -84,14 +83,6 @@ impl ScenarioName {
         }
     }
 
-    /// Scenarios that test the operator's own decisions cannot be driven by SQL.
-    fn needs_operator_failover(self) -> bool {
-        matches!(
-            self,
-            Self::PartitionFromOperator | Self::KillOperatorLeader | Self::NoEligibleTarget
-        )
-    }
-
     fn operators(self) -> usize {
         if self == Self::KillOperatorLeader {
             2
@@ -139,10 +130,7 @@ impl ScenarioConfig {
 pub struct ScenarioResult {
     pub name: ScenarioName,
     pub seed: u64,
-    pub fencing: Fencing,
     pub skip_fence_check: bool,
-    /// Why the scenario was not played, if it was not.
-    pub skipped: Option<String>,
     pub ops: OpCounts,
     pub played: Played,
     pub timings: Timings,
@@ -191,13 +179,11 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
         ..TopologyConfig::default()
     })
     .await?;
-    let fencing = Fencing::detect(&topology).await?;
+    fencing::await_operator(&topology).await?;
     let mut result = ScenarioResult {
         name: config.name,
         seed: config.seed,
-        fencing,
         skip_fence_check: config.skip_fence_check,
-        skipped: None,
         ops: OpCounts::default(),
         played: Played::default(),
         timings: Timings::default(),
@@ -206,12 +192,6 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
         timeline: Vec::new(),
         history: History::default(),
     };
-    if fencing == Fencing::Sql && config.name.needs_operator_failover() {
-        result.skipped = Some(
-            "the operator does not fail over (it records no region transitions); this scenario tests its decisions".into(),
-        );
-        return Ok(result);
-    }
     let run_tag = format!("s{}", config.seed);
     let targets = members::targets(&topology);
     let members = members::enrol(&targets, config.members_per_region, &run_tag).await?;
@@ -237,7 +217,6 @@ async fn play(config: ScenarioConfig) -> Result<ScenarioResult> {
     tokio::time::sleep(Duration::from_millis(WARMUP_MS)).await;
     let mut stage = script::Stage {
         topology: &mut topology,
-        fencing,
         timings: config.timings.clone(),
         clock,
         played: Played::default(),

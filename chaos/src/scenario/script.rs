@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ScenarioName;
-use super::fencing::{Fencing, wait_row};
+use super::fencing::{self, wait_row};
 use crate::error::Result;
 use crate::topology::{FailoverTimings, Fault, Topology};
 use crate::workload::Clock;
@@ -55,7 +55,6 @@ pub struct Played {
 /// What a script works with.
 pub struct Stage<'a> {
     pub topology: &'a mut Topology,
-    pub fencing: Fencing,
     pub timings: FailoverTimings,
     pub clock: Clock,
     pub played: Played,
@@ -84,9 +83,7 @@ impl Stage<'_> {
         self.played.target = Some(TARGET.into());
         let (row, failing_since) = {
             let topology: &Topology = self.topology;
-            let fail_over = self
-                .fencing
-                .fail_over(topology, &self.timings, FAILED, TARGET);
+            let fail_over = fencing::fail_over(topology, FAILED, TARGET);
             tokio::pin!(fail_over);
             // The operator may clear `failingSince` once it has failed over: sample it while
             // waiting, and keep the first value seen.
@@ -184,10 +181,7 @@ pub async fn play(name: ScenarioName, stage: &mut Stage<'_>) -> Result<()> {
             stage.fail_over().await?;
             sleep_ms(RECOVERED_BEFORE_FAILBACK_MS).await;
             stage.heal(FAILED).await?;
-            let row = stage
-                .fencing
-                .fail_back(stage.topology, &stage.timings, FAILED)
-                .await?;
+            let row = fencing::fail_back(stage.topology, FAILED).await?;
             stage.mark(
                 "failback",
                 format!("{FAILED} active again at epoch {}", row.epoch),

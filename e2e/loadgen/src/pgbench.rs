@@ -107,7 +107,6 @@ fn defines(spec: &DatasetSpec, hot: bool) -> Vec<(String, String)> {
             "allocations",
             format!(r#"[{{"lot": "{lot}", "points": 2}}]"#),
         ),
-        ("status", "201".into()),
         ("batch", "256".into()),
         ("zero", "0".into()),
         ("two", "2".into()),

@@ -135,81 +135,99 @@ struct Outcome {
     error: Option<Error>,
 }
 
+/// Why the region cannot be served as declared, if it cannot: an invalid spec, or countries
+/// an earlier LoyaltyRegion already homes.
+fn blocked(r: &LoyaltyRegion, ctx: &Context) -> Option<(&'static str, String)> {
+    if let Err(issues) = r.spec.validate() {
+        return Some(("ValidationFailed", describe_issues(&issues)));
+    }
+    let conflicts = country_conflicts(r, &ctx.regions.state());
+    if conflicts.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = conflicts
+        .iter()
+        .map(|(c, o)| format!("{c} (homed by {o})"))
+        .collect();
+    Some((
+        "CountryConflict",
+        format!(
+            "countries already homed by an earlier LoyaltyRegion: {}",
+            list.join(", ")
+        ),
+    ))
+}
+
+/// Writes the region's rows and announces countries that moved here.
+async fn upsert_rows(r: &LoyaltyRegion, ctx: &Context) -> Result<RegionRow> {
+    let work = UpsertRegion {
+        name: r.spec.region.to_string(),
+        residency_group: r.spec.residency_group.to_string(),
+        endpoint: r.spec.endpoint.clone(),
+        countries: r.spec.countries.iter().map(ToString::to_string).collect(),
+    };
+    let state = ctx.db.serializable("upsert_region", &work).await?;
+    for (country, from) in &state.rehomed {
+        ctx.event(
+            r,
+            EventType::Normal,
+            "CountryRehomed",
+            format!("new members from {country} are homed here instead of {from}"),
+        )
+        .await;
+    }
+    Ok(state)
+}
+
+/// Plans and applies the database placement; records the Placed outcome, the placement
+/// status and any error in `out`.
+async fn place(r: &LoyaltyRegion, ctx: &Context, now: DateTime<Utc>, out: &mut Outcome) {
+    let mut placement_status = PlacementStatus {
+        desired: Some(r.spec.database.clone()),
+        ..Default::default()
+    };
+    match placement::plan(&declared(ctx), &r.spec) {
+        Err(refusal) => out.placed = Some((false, refusal.reason(), refusal.to_string())),
+        Ok(plan) => match ctx.placement.apply(&ctx.db, &plan, &r.spec).await {
+            Ok(applied) => {
+                placement_status.applied = Some(applied.placement);
+                placement_status.verified_at = Some(now);
+                let msg = format!("{} placement applied and verified", ctx.placement.name());
+                out.placed = Some((true, "Applied", msg));
+            }
+            Err(e) => {
+                out.placed = Some((false, "PlacementFailed", e.to_string()));
+                out.error = Some(e);
+            }
+        },
+    }
+    let old_placement = r
+        .status
+        .as_ref()
+        .and_then(|s| s.placement.clone())
+        .unwrap_or_default();
+    if placement_status.applied == old_placement.applied
+        && placement_status.desired == old_placement.desired
+    {
+        // Unchanged: keep the first verification time so status does not churn.
+        placement_status.verified_at = old_placement.verified_at.or(placement_status.verified_at);
+    }
+    out.placement = Some(placement_status);
+}
+
 async fn apply(r: &LoyaltyRegion, api: &Api<LoyaltyRegion>, ctx: &Context) -> Result<Action> {
     let now = Utc::now();
     let mut out = Outcome {
-        blocked: None,
+        blocked: blocked(r, ctx),
         placed: None,
         service: None,
         db: None,
         placement: None,
         error: None,
     };
-    let conflicts = country_conflicts(r, &ctx.regions.state());
-    if let Err(issues) = r.spec.validate() {
-        out.blocked = Some(("ValidationFailed", describe_issues(&issues)));
-    } else if !conflicts.is_empty() {
-        let list: Vec<String> = conflicts
-            .iter()
-            .map(|(c, o)| format!("{c} (homed by {o})"))
-            .collect();
-        out.blocked = Some((
-            "CountryConflict",
-            format!(
-                "countries already homed by an earlier LoyaltyRegion: {}",
-                list.join(", ")
-            ),
-        ));
-    } else {
-        let work = UpsertRegion {
-            name: r.spec.region.to_string(),
-            residency_group: r.spec.residency_group.to_string(),
-            endpoint: r.spec.endpoint.clone(),
-            countries: r.spec.countries.iter().map(ToString::to_string).collect(),
-        };
-        let state = ctx.db.serializable("upsert_region", &work).await?;
-        for (country, from) in &state.rehomed {
-            ctx.event(
-                r,
-                EventType::Normal,
-                "CountryRehomed",
-                format!("new members from {country} are homed here instead of {from}"),
-            )
-            .await;
-        }
-        out.db = Some(state);
-        let mut placement_status = PlacementStatus {
-            desired: Some(r.spec.database.clone()),
-            ..Default::default()
-        };
-        match placement::plan(&declared(ctx), &r.spec) {
-            Err(refusal) => out.placed = Some((false, refusal.reason(), refusal.to_string())),
-            Ok(plan) => match ctx.placement.apply(&ctx.db, &plan, &r.spec).await {
-                Ok(applied) => {
-                    placement_status.applied = Some(applied.placement);
-                    placement_status.verified_at = Some(now);
-                    let msg = format!("{} placement applied and verified", ctx.placement.name());
-                    out.placed = Some((true, "Applied", msg));
-                }
-                Err(e) => {
-                    out.placed = Some((false, "PlacementFailed", e.to_string()));
-                    out.error = Some(e);
-                }
-            },
-        }
-        let old_placement = r
-            .status
-            .as_ref()
-            .and_then(|s| s.placement.clone())
-            .unwrap_or_default();
-        if placement_status.applied == old_placement.applied
-            && placement_status.desired == old_placement.desired
-        {
-            // Unchanged: keep the first verification time so status does not churn.
-            placement_status.verified_at =
-                old_placement.verified_at.or(placement_status.verified_at);
-        }
-        out.placement = Some(placement_status);
+    if out.blocked.is_none() {
+        out.db = Some(upsert_rows(r, ctx).await?);
+        place(r, ctx, now, &mut out).await;
         out.service = Some(workloads::apply(r, ctx).await?);
     }
     let ready = write_status(r, api, ctx, &out, now).await?;
@@ -223,6 +241,129 @@ async fn apply(r: &LoyaltyRegion, api: &Api<LoyaltyRegion>, ctx: &Context) -> Re
     }))
 }
 
+/// A status being built, and the condition changes to announce as Events.
+struct StatusDraft {
+    status: LoyaltyRegionStatus,
+    transitions: Vec<(EventType, String, String)>,
+}
+
+impl StatusDraft {
+    /// Sets `c`; a condition whose status changed is announced (`Ready`, `ReadyFalse`, ...).
+    fn set(&mut self, c: Condition) {
+        let (t, ok) = (c.type_.clone(), c.is_true());
+        let note = format!("{}: {}", c.reason, c.message);
+        if set_condition(&mut self.status.conditions, c) {
+            let type_ = if ok {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            let reason = format!("{t}{}", if ok { "" } else { "False" });
+            self.transitions.push((type_, reason, note));
+        }
+    }
+}
+
+/// `ServiceReady` and `Ready` of a region whose placement is `placed`.
+fn serving_conditions(
+    placed: bool,
+    placed_message: &str,
+    service: workloads::Readiness,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> [Condition; 2] {
+    let replicas = format!(
+        "{}/{} replicas available",
+        service.available, service.desired
+    );
+    let (svc_reason, ready_reason, ready_message) = match (placed, service.is_ready()) {
+        (true, true) => ("ReplicasAvailable", "Serving", String::new()),
+        (false, ok) => (
+            if ok {
+                "ReplicasAvailable"
+            } else {
+                "ReplicasUnavailable"
+            },
+            "NotPlaced",
+            placed_message.to_owned(),
+        ),
+        (true, false) => ("ReplicasUnavailable", "ServiceNotReady", replicas.clone()),
+    };
+    [
+        Condition::from_bool(
+            conditions::SERVICE_READY,
+            service.is_ready(),
+            svc_reason,
+            replicas,
+            generation,
+            now,
+        ),
+        Condition::from_bool(
+            conditions::READY,
+            placed && service.is_ready(),
+            ready_reason,
+            ready_message,
+            generation,
+            now,
+        ),
+    ]
+}
+
+/// Fills `draft` for this round's outcome; answers whether the region is ready.
+fn fill_status(
+    draft: &mut StatusDraft,
+    r: &LoyaltyRegion,
+    out: &Outcome,
+    old_phase: Option<RegionPhase>,
+    now: DateTime<Utc>,
+) -> bool {
+    let generation = r.metadata.generation;
+    match (&out.blocked, &out.placed, out.service) {
+        (Some((reason, message)), _, _) => {
+            draft.status.phase = Some(RegionPhase::Error);
+            draft.set(Condition::from_bool(
+                conditions::READY,
+                false,
+                reason,
+                message.clone(),
+                generation,
+                now,
+            ));
+            false
+        }
+        (None, Some((placed, reason, message)), Some(service)) => {
+            draft.set(Condition::from_bool(
+                conditions::PLACED,
+                *placed,
+                reason,
+                message.clone(),
+                generation,
+                now,
+            ));
+            for c in serving_conditions(*placed, message, service, generation, now) {
+                draft.set(c);
+            }
+            draft.set(survives_region_loss(
+                r,
+                out.placement.as_ref(),
+                generation,
+                now,
+            ));
+            if let Some(db) = &out.db {
+                draft.status.epoch = db.epoch;
+                draft.status.serving_region = db.served_by.parse::<RegionName>().ok();
+                draft.status.phase = Some(if *placed {
+                    settled_phase(db, r.spec.region.as_str(), old_phase)
+                } else {
+                    RegionPhase::Placing
+                });
+            }
+            *placed && service.is_ready()
+        }
+        _ => false,
+    }
+}
+
 /// Writes status and emits an Event for each transition; returns whether the region is Ready.
 async fn write_status(
     r: &LoyaltyRegion,
@@ -231,121 +372,23 @@ async fn write_status(
     out: &Outcome,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let generation = r.metadata.generation;
     let old = r.status.clone().unwrap_or_default();
-    let mut status = LoyaltyRegionStatus {
-        conditions: old.conditions.clone(),
-        observed_generation: generation,
-        // Failover (a later change) owns these; kept so that its delays survive restarts.
-        failing_since: old.failing_since,
-        healthy_since: old.healthy_since,
-        epoch: old.epoch,
-        serving_region: old.serving_region.clone(),
-        placement: out.placement.clone().or(old.placement.clone()),
-        phase: old.phase,
+    let mut draft = StatusDraft {
+        status: LoyaltyRegionStatus {
+            conditions: old.conditions.clone(),
+            observed_generation: r.metadata.generation,
+            // Failover owns these; kept so that its delays survive restarts.
+            failing_since: old.failing_since,
+            healthy_since: old.healthy_since,
+            epoch: old.epoch,
+            serving_region: old.serving_region.clone(),
+            placement: out.placement.clone().or(old.placement.clone()),
+            phase: old.phase,
+        },
+        transitions: Vec::new(),
     };
-    let mut transitions: Vec<(EventType, String, String)> = Vec::new();
-    let mut set = |status: &mut LoyaltyRegionStatus, c: Condition| {
-        let (t, ok, reason, message) = (
-            c.type_.clone(),
-            c.is_true(),
-            c.reason.clone(),
-            c.message.clone(),
-        );
-        if set_condition(&mut status.conditions, c) {
-            let type_ = if ok {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            };
-            transitions.push((
-                type_,
-                format!("{t}{}", if ok { "" } else { "False" }),
-                format!("{reason}: {message}"),
-            ));
-        }
-    };
-    let ready = match (&out.blocked, &out.placed, out.service) {
-        (Some((reason, message)), _, _) => {
-            status.phase = Some(RegionPhase::Error);
-            set(
-                &mut status,
-                Condition::from_bool(
-                    conditions::READY,
-                    false,
-                    reason,
-                    message.clone(),
-                    generation,
-                    now,
-                ),
-            );
-            false
-        }
-        (None, Some((placed, reason, message)), Some(service)) => {
-            set(
-                &mut status,
-                Condition::from_bool(
-                    conditions::PLACED,
-                    *placed,
-                    reason,
-                    message.clone(),
-                    generation,
-                    now,
-                ),
-            );
-            let svc_msg = format!(
-                "{}/{} replicas available",
-                service.available, service.desired
-            );
-            let svc_reason = if service.is_ready() {
-                "ReplicasAvailable"
-            } else {
-                "ReplicasUnavailable"
-            };
-            set(
-                &mut status,
-                Condition::from_bool(
-                    conditions::SERVICE_READY,
-                    service.is_ready(),
-                    svc_reason,
-                    svc_msg,
-                    generation,
-                    now,
-                ),
-            );
-            let ready = *placed && service.is_ready();
-            let (reason, message) = match (*placed, service.is_ready()) {
-                (true, true) => ("Serving", String::new()),
-                (false, _) => ("NotPlaced", message.clone()),
-                (true, false) => (
-                    "ServiceNotReady",
-                    format!(
-                        "{}/{} replicas available",
-                        service.available, service.desired
-                    ),
-                ),
-            };
-            set(
-                &mut status,
-                Condition::from_bool(conditions::READY, ready, reason, message, generation, now),
-            );
-            set(
-                &mut status,
-                survives_region_loss(r, out.placement.as_ref(), generation, now),
-            );
-            if let Some(db) = &out.db {
-                status.epoch = db.epoch;
-                status.serving_region = db.served_by.parse::<RegionName>().ok();
-                status.phase = Some(if *placed {
-                    settled_phase(db, r.spec.region.as_str(), old.phase)
-                } else {
-                    RegionPhase::Placing
-                });
-            }
-            ready
-        }
-        _ => false,
-    };
+    let ready = fill_status(&mut draft, r, out, old.phase, now);
+    let status = draft.status;
     if status != old {
         apply_status(api, &r.name_any(), &status).await?;
     }
@@ -361,7 +404,7 @@ async fn write_status(
             .map_or("Unknown".to_owned(), |p| format!("{p:?}"));
         ctx.event(r, type_, &reason, note).await;
     }
-    for (type_, reason, note) in transitions {
+    for (type_, reason, note) in draft.transitions {
         ctx.event(r, type_, &reason, note).await;
     }
     Ok(ready)

@@ -30,58 +30,60 @@ pub struct UpsertRegion {
     pub countries: Vec<String>,
 }
 
-impl Work for UpsertRegion {
-    type Output = RegionRow;
-    async fn run(&self, tx: &Transaction<'_>) -> Result<RegionRow> {
-        let mut changed = false;
+impl UpsertRegion {
+    /// Inserts or updates the `regions` row; answers its `(state, epoch, served_by)` row and
+    /// whether it changed.
+    async fn upsert_row(&self, tx: &Transaction<'_>) -> Result<(tokio_postgres::Row, bool)> {
         let existing = tx
             .query_opt(
-                "SELECT residency_group, endpoint, state, epoch, served_by FROM regions WHERE name = $1",
+                "SELECT residency_group, endpoint, state, served_by FROM regions WHERE name = $1",
                 &[&self.name],
             )
             .await?;
-        let row = match existing {
-            None => {
-                changed = true;
-                let row = tx.query_one(
-                    "INSERT INTO regions (name, residency_group, state, epoch, endpoint, served_by, updated_at) \
-                     VALUES ($1, $2, 'active', 1, $3, $1, now()) RETURNING state, epoch, served_by",
-                    &[&self.name, &self.residency_group, &self.endpoint],
+        let (name, active) = (self.name.as_str(), RegionState::Active);
+        let Some(row) = existing else {
+            let row = tx.query_one(
+                "INSERT INTO regions (name, residency_group, state, epoch, endpoint, served_by, updated_at) \
+                 VALUES ($1, $2, 'active', 1, $3, $1, now()) RETURNING state, epoch, served_by",
+                &[&self.name, &self.residency_group, &self.endpoint],
+            )
+            .await?;
+            record_transition(tx, name, 1, active, name, "Created").await?;
+            return Ok((row, true));
+        };
+        let (group, endpoint, state, served_by): (String, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let revive = state == RegionState::Fenced.as_str() && served_by == self.name;
+        if group == self.residency_group && endpoint == self.endpoint && !revive {
+            let row = tx
+                .query_one(
+                    "SELECT state, epoch, served_by FROM regions WHERE name = $1",
+                    &[&self.name],
                 )
                 .await?;
-                let (name, active) = (self.name.as_str(), RegionState::Active);
-                record_transition(tx, name, 1, active, name, "Created").await?;
-                row
-            }
-            Some(row) => {
-                let (group, endpoint, state, served_by): (String, String, String, String) =
-                    (row.get(0), row.get(1), row.get(2), row.get(4));
-                let revive = state == RegionState::Fenced.as_str() && served_by == self.name;
-                if group != self.residency_group || endpoint != self.endpoint || revive {
-                    changed = true;
-                    let row = tx
-                        .query_one(
-                            "UPDATE regions SET residency_group = $2, endpoint = $3, \
-                         state = CASE WHEN $4 THEN 'active' ELSE state END, \
-                         epoch = CASE WHEN $4 THEN epoch + 1 ELSE epoch END, updated_at = now() \
-                         WHERE name = $1 RETURNING state, epoch, served_by",
-                            &[&self.name, &self.residency_group, &self.endpoint, &revive],
-                        )
-                        .await?;
-                    if revive {
-                        let (name, active) = (self.name.as_str(), RegionState::Active);
-                        record_transition(tx, name, row.get(1), active, name, "Revived").await?;
-                    }
-                    row
-                } else {
-                    tx.query_one(
-                        "SELECT state, epoch, served_by FROM regions WHERE name = $1",
-                        &[&self.name],
-                    )
-                    .await?
-                }
-            }
-        };
+            return Ok((row, false));
+        }
+        let row = tx
+            .query_one(
+                "UPDATE regions SET residency_group = $2, endpoint = $3, \
+                 state = CASE WHEN $4 THEN 'active' ELSE state END, \
+                 epoch = CASE WHEN $4 THEN epoch + 1 ELSE epoch END, updated_at = now() \
+                 WHERE name = $1 RETURNING state, epoch, served_by",
+                &[&self.name, &self.residency_group, &self.endpoint, &revive],
+            )
+            .await?;
+        if revive {
+            record_transition(tx, name, row.get(1), active, name, "Revived").await?;
+        }
+        Ok((row, true))
+    }
+
+    /// Points the declared countries at this region and drops homes it no longer declares;
+    /// answers the countries that moved here from another region and whether anything changed.
+    async fn rehome_countries(
+        &self,
+        tx: &Transaction<'_>,
+    ) -> Result<(Vec<(String, String)>, bool)> {
         let homes = tx
             .query(
                 "SELECT country, region FROM country_homes WHERE country = ANY($1) OR region = $2",
@@ -89,23 +91,18 @@ impl Work for UpsertRegion {
             )
             .await?;
         let mut rehomed = Vec::new();
-        let mut present = Vec::new();
+        let mut present = 0;
+        let mut stale = false;
         for home in &homes {
             let (country, region): (String, String) = (home.get(0), home.get(1));
-            if !self.countries.contains(&country) {
-                continue;
-            }
-            if region == self.name {
-                present.push(country);
-            } else {
-                rehomed.push((country, region));
+            match (self.countries.contains(&country), region == self.name) {
+                (true, true) => present += 1,
+                (true, false) => rehomed.push((country, region)),
+                (false, here) => stale |= here,
             }
         }
-        let stale = homes.iter().any(|h| {
-            h.get::<_, String>(1) == self.name && !self.countries.contains(&h.get::<_, String>(0))
-        });
-        if present.len() != self.countries.len() {
-            changed = true;
+        let missing = present != self.countries.len();
+        if missing {
             tx.execute(
                 "INSERT INTO country_homes (country, region) SELECT c, $2 FROM unnest($1::TEXT[]) AS c \
                  ON CONFLICT (country) DO UPDATE SET region = EXCLUDED.region",
@@ -114,14 +111,23 @@ impl Work for UpsertRegion {
             .await?;
         }
         if stale {
-            changed = true;
             tx.execute(
                 "DELETE FROM country_homes WHERE region = $1 AND NOT (country = ANY($2))",
                 &[&self.name, &self.countries],
             )
             .await?;
         }
-        if changed {
+        Ok((rehomed, missing || stale))
+    }
+}
+
+impl Work for UpsertRegion {
+    type Output = RegionRow;
+
+    async fn run(&self, tx: &Transaction<'_>) -> Result<RegionRow> {
+        let (row, row_changed) = self.upsert_row(tx).await?;
+        let (rehomed, homes_changed) = self.rehome_countries(tx).await?;
+        if row_changed || homes_changed {
             bump_config_version(tx, ConfigSet::Regions).await?;
         }
         let state: String = row.get(0);

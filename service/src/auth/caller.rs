@@ -5,8 +5,8 @@ use axum::http::request::Parts;
 use uuid::Uuid;
 
 use super::Scope;
-use crate::domain::Actor;
-use crate::error::ApiError;
+use crate::domain::{Actor, Refusal};
+use crate::routes::ApiError;
 
 /// Who is calling: the token's subject, its OAuth2 client, and the scopes this service knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Caller {
     /// member (OWASP API1: the answer must not tell "exists" from "not yours").
     pub fn reaches(&self, member: Uuid) -> Result<(), ApiError> {
         if self.is_member_only() && self.member_id() != Some(member) {
-            return Err(ApiError::member_not_found());
+            return Err(Refusal::MemberNotFound.into());
         }
         Ok(())
     }

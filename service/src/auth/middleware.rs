@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::policy::{self, Access, Decision};
 use super::{Auth, Caller, Refusal, Scope};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::routes::ApiError;
 use crate::routes::AppState;
 
 pub async fn authorize(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -84,7 +84,7 @@ async fn admit(
                 .auth_failures
                 .with_label_values(&["other_member"])
                 .inc();
-            Err(ApiError::member_not_found().into_response())
+            Err(ApiError::from(crate::domain::Refusal::MemberNotFound).into_response())
         }
         Decision::Forbidden(scopes) => {
             let refusal = Refusal::InsufficientScope(scopes);

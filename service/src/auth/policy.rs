@@ -51,6 +51,16 @@ pub const RULES: &[(Method, &str, Access)] = &[
     ),
     (
         Method::GET,
+        "/v1/members/{member_id}/statement",
+        Access::AnyOf(READ_MEMBER),
+    ),
+    (
+        Method::GET,
+        "/v1/members/{member_id}/export",
+        Access::AnyOf(READ_MEMBER),
+    ),
+    (
+        Method::GET,
         "/v1/members/{member_id}/rank",
         Access::AnyOf(READ_MEMBER),
     ),
@@ -66,8 +76,18 @@ pub const RULES: &[(Method, &str, Access)] = &[
     ),
     (
         Method::POST,
+        "/v1/members/{member_id}/activities",
+        Access::AnyOf(&[Earn]),
+    ),
+    (
+        Method::POST,
         "/v1/quote",
         Access::AnyOf(&[Member, Earn, Bookings, Support]),
+    ),
+    (
+        Method::POST,
+        "/v1/valuation",
+        Access::AnyOf(&[Member, Bookings, Support]),
     ),
     (
         Method::POST,

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Scope;
-use crate::error::ApiError;
+use crate::routes::ApiError;
 
 /// The realm of every challenge.
 const REALM: &str = "loyalty";

@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::points::MAX_POINTS_PER_OPERATION;
-use super::{Invalid, Money, Points};
+use super::{Invalid, Points, Spend};
 
 pub use loyalty_crds::common::ProductType;
 
@@ -50,7 +50,10 @@ pub struct EarnRates {
 
 /// How a booking's base points were computed; stored on the ledger entry so a member can
 /// be told why they got what they got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+///
+/// Read back from a stored response, the exact fraction is not there (it is not stored):
+/// only [`compute_base_points`] makes one that [`rules::plan`](super::rules::plan) can use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointsBreakdown {
     #[schema(schema_with = super::schema::product)]
     pub product: ProductType,
@@ -61,7 +64,7 @@ pub struct PointsBreakdown {
     #[serde(skip)]
     denominator: i128,
     pub amount_minor: i64,
-    #[schema(value_type = super::CurrencyCode)]
+    #[schema(schema_with = super::schema::currency)]
     pub currency: String,
     pub eur_rate_ppm: i64,
     pub points_per_eur_milli: i64,
@@ -73,7 +76,7 @@ const MILLI: i128 = 1_000;
 
 /// Base points for a booking, before tier and campaign effects.
 pub fn compute_base_points(
-    spend: &Money,
+    spend: &Spend,
     product: ProductType,
     rates: &EarnRates,
 ) -> Result<PointsBreakdown, Invalid> {
@@ -182,7 +185,7 @@ pub(crate) mod tests {
     #[test]
     fn hotel_spend_in_euros_earns_ten_points_per_euro_rounded_down() {
         let p = compute_base_points(
-            &Money::new(12_399, "EUR").unwrap(),
+            &Spend::new(12_399, "EUR").unwrap(),
             ProductType::Hotel,
             &rates(),
         )
@@ -194,7 +197,7 @@ pub(crate) mod tests {
     #[test]
     fn currencies_without_minor_units_convert_exactly() {
         let p = compute_base_points(
-            &Money::new(10_000, "JPY").unwrap(),
+            &Spend::new(10_000, "JPY").unwrap(),
             ProductType::Flight,
             &rates(),
         )
@@ -206,14 +209,14 @@ pub(crate) mod tests {
     #[test]
     fn unknown_currency_and_product_are_rejected() {
         let r = rates();
-        let gbp = Money::new(100, "GBP").unwrap();
+        let gbp = Spend::new(100, "GBP").unwrap();
         assert_eq!(
             compute_base_points(&gbp, ProductType::Hotel, &r)
                 .unwrap_err()
                 .code,
             "unknown_currency"
         );
-        let eur = Money::new(100, "EUR").unwrap();
+        let eur = Spend::new(100, "EUR").unwrap();
         assert_eq!(
             compute_base_points(&eur, ProductType::Car, &r)
                 .unwrap_err()
@@ -224,7 +227,7 @@ pub(crate) mod tests {
 
     #[test]
     fn tiny_spend_earns_nothing_and_is_refused() {
-        let p = compute_base_points(&Money::new(9, "EUR").unwrap(), ProductType::Hotel, &rates())
+        let p = compute_base_points(&Spend::new(9, "EUR").unwrap(), ProductType::Hotel, &rates())
             .unwrap();
         assert_eq!(p.base_points, 0);
         assert_eq!(p.awarded().unwrap_err().code, "no_points");
@@ -236,7 +239,7 @@ pub(crate) mod tests {
         let mut last = 0;
         for amount in (1..200_000).step_by(37) {
             let p =
-                compute_base_points(&Money::new(amount, "USD").unwrap(), ProductType::Hotel, &r)
+                compute_base_points(&Spend::new(amount, "USD").unwrap(), ProductType::Hotel, &r)
                     .unwrap();
             assert!(p.base_points >= last);
             last = p.base_points;

@@ -1,4 +1,7 @@
-//! Money in minor units with an ISO-4217 currency code.
+//! A booking's spend: the programme's one [`Money`] type (minor units of an ISO 4217
+//! currency, shared with the CRDs), checked to be positive and bounded.
+
+pub use loyalty_crds::common::{CurrencyCode, Money};
 
 use super::Invalid;
 
@@ -6,63 +9,53 @@ use super::Invalid;
 /// Keeps every intermediate product of the earn calculation inside `i128` by a wide margin.
 pub const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
 
-/// A three-letter upper-case ISO-4217 code. Whether the programme knows the currency is
-/// decided against the rates table, not here.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CurrencyCode(String);
+/// A positive amount of money, at most [`MAX_AMOUNT_MINOR`] minor units. Whether the
+/// programme knows the currency is decided against the rates table, not here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spend(Money);
 
-impl CurrencyCode {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(Invalid::new(
+impl Spend {
+    pub fn new(amount_minor: i64, currency: &str) -> Result<Self, Invalid> {
+        let currency = CurrencyCode::new(currency).map_err(|_| {
+            Invalid::new(
                 "invalid_currency",
                 "currency must be a three-letter upper-case ISO-4217 code",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A positive amount of money.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Money {
-    amount_minor: i64,
-    currency: CurrencyCode,
-}
-
-impl Money {
-    pub fn new(amount_minor: i64, currency: &str) -> Result<Self, Invalid> {
-        let currency = CurrencyCode::parse(currency)?;
-        if amount_minor <= 0 {
-            return Err(Invalid::new(
-                "invalid_amount",
-                "amount_minor must be positive",
-            ));
-        }
-        if amount_minor > MAX_AMOUNT_MINOR {
-            return Err(Invalid::new(
-                "amount_too_large",
-                format!("amount_minor must be at most {MAX_AMOUNT_MINOR}"),
-            ));
-        }
-        Ok(Self {
-            amount_minor,
+            )
+        })?;
+        Ok(Self(Money {
+            amount_minor: amount_minor_in_range(amount_minor)?,
             currency,
-        })
+        }))
+    }
+
+    pub fn money(&self) -> &Money {
+        &self.0
     }
 
     pub fn amount_minor(&self) -> i64 {
-        self.amount_minor
+        self.0.amount_minor
     }
 
     pub fn currency(&self) -> &CurrencyCode {
-        &self.currency
+        &self.0.currency
     }
+}
+
+/// An amount of money in minor units: positive, at most [`MAX_AMOUNT_MINOR`].
+pub fn amount_minor_in_range(amount_minor: i64) -> Result<i64, Invalid> {
+    if amount_minor <= 0 {
+        return Err(Invalid::new(
+            "invalid_amount",
+            "amount_minor must be positive",
+        ));
+    }
+    if amount_minor > MAX_AMOUNT_MINOR {
+        return Err(Invalid::new(
+            "amount_too_large",
+            format!("amount_minor must be at most {MAX_AMOUNT_MINOR}"),
+        ));
+    }
+    Ok(amount_minor)
 }
 
 #[cfg(test)]
@@ -70,18 +63,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn money_rejects_bad_amounts_and_codes() {
-        assert_eq!(Money::new(0, "EUR").unwrap_err().code, "invalid_amount");
-        assert_eq!(Money::new(-1, "EUR").unwrap_err().code, "invalid_amount");
+    fn spend_rejects_bad_amounts_and_codes() {
+        assert_eq!(Spend::new(0, "EUR").unwrap_err().code, "invalid_amount");
+        assert_eq!(Spend::new(-1, "EUR").unwrap_err().code, "invalid_amount");
         assert_eq!(
-            Money::new(i64::MAX, "EUR").unwrap_err().code,
+            Spend::new(i64::MAX, "EUR").unwrap_err().code,
             "amount_too_large"
         );
-        assert_eq!(Money::new(100, "eur").unwrap_err().code, "invalid_currency");
+        assert_eq!(Spend::new(100, "eur").unwrap_err().code, "invalid_currency");
         assert_eq!(
-            Money::new(100, "EURO").unwrap_err().code,
+            Spend::new(100, "EURO").unwrap_err().code,
             "invalid_currency"
         );
-        assert_eq!(Money::new(100, "EUR").unwrap().amount_minor(), 100);
+        assert_eq!(Spend::new(100, "EUR").unwrap().amount_minor(), 100);
     }
 }

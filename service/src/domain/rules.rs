@@ -204,14 +204,12 @@ pub fn plan(
 mod tests {
     use chrono::{TimeZone, Utc};
     use loyalty_crds::campaign::{CampaignWindow, Caps, Effect, Eligibility, Stacking};
-    use loyalty_crds::common::{
-        Channel, CurrencyCode, Money as ApiMoney, RegionName, ResidencyGroup,
-    };
+    use loyalty_crds::common::{Channel, RegionName, ResidencyGroup};
     use proptest::prelude::*;
 
     use super::*;
     use crate::domain::earn::tests::rates;
-    use crate::domain::{Money, compute_base_points};
+    use crate::domain::{Spend, compute_base_points};
 
     fn entry(
         name: &str,
@@ -248,7 +246,7 @@ mod tests {
     use loyalty_crds::common::ProductType;
 
     fn plan_for(amount_minor: i64, tier: Tier, campaigns: &[CampaignEntry]) -> (i64, EarnPlan) {
-        let spend = Money::new(amount_minor, "USD").unwrap();
+        let spend = Spend::new(amount_minor, "USD").unwrap();
         let base = compute_base_points(&spend, ProductType::Hotel, &rates()).unwrap();
         let ladder = TierLadder::new(vec![
             TierRule {
@@ -264,10 +262,6 @@ mod tests {
         ]);
         let group = ResidencyGroup::new("eu").unwrap();
         let region = RegionName::new("eu-west-1").unwrap();
-        let money = ApiMoney {
-            amount_minor,
-            currency: CurrencyCode::new("USD").unwrap(),
-        };
         let ctx = EarnContext {
             product_type: ProductType::Hotel,
             tier,
@@ -275,7 +269,7 @@ mod tests {
             region: &region,
             partner: None,
             channel: Channel::Web,
-            spend: &money,
+            spend: spend.money(),
         };
         let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
         let plan = plan(&base, &ladder, campaigns, &ctx, at).unwrap();

@@ -13,7 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::money::MAX_AMOUNT_MINOR;
 use super::points::MAX_POINTS_PER_OPERATION;
-use super::{CountryCode, CurrencyCode, Points};
+use super::{CountryCode, Points};
 
 /// A string schema with a pattern (anchored, so it bounds the length where it is fixed).
 fn string(pattern: &str, description: &str) -> ObjectBuilder {
@@ -111,19 +111,23 @@ schema!(
     "CountryCode",
     string("^[A-Z]{2}$", "an ISO 3166-1 alpha-2 country code").into()
 );
-schema!(
-    CurrencyCode,
-    "CurrencyCode",
+/// A currency: the schema of `Money::currency`.
+pub fn currency() -> RefOr<Schema> {
     string(
         "^[A-Z]{3}$",
-        "an ISO 4217 code; one the programme has no rate for is refused with 422 unknown_currency"
+        "an ISO 4217 code; one the programme has no rate for is refused with 422 unknown_currency",
     )
     .into()
-);
+}
 
 /// Spend in minor units: the schema of `Money::amount_minor`.
 pub fn amount_minor() -> RefOr<Schema> {
     bounded_integer(1, MAX_AMOUNT_MINOR, "spend in minor units (cents)")
+}
+
+/// An optional amount in minor units.
+pub fn optional_amount_minor() -> RefOr<Schema> {
+    optional_bounded_integer(1, MAX_AMOUNT_MINOR, "an amount in minor units (cents)")
 }
 
 /// The product types, named as on the wire.

@@ -8,10 +8,10 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ApiError;
 use super::AppState;
 use super::openapi::AdminRefusals;
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::store::audit::AuditReport;
 use crate::store::sweeps::{SweepLimits, SweepReport};
 

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use chrono::{DateTime, Duration, Utc};
 use loyalty_crds::common::{Channel, PartnerCode, Tier};
 use serde::Deserialize;
@@ -15,14 +15,16 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::openapi::{MemberWriteRefusals, QuoteRefusals};
-use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
+use super::{ApiError, ApiJson, ApiPath, AppState, IdemKey, MemberPath, Written, at};
 use crate::api::{Earned, Quote, Reversed, to_body};
 use crate::auth::Caller;
+use crate::domain::booking::plan_earn;
+use crate::domain::valuation::{self, Checkout, Valuation};
 use crate::domain::{
-    CurrencyCode, Invalid, Money, Points, Reference, Source, parse_product, schema,
+    Booking, Earner, Invalid, Points, Programme, Reference, Residency, Source, Spend,
+    parse_product, schema,
 };
-use crate::error::ApiError;
-use crate::store::{EarnRequest, EarnWindows, ReverseRequest, Stored, parse_tier, plan_earn};
+use crate::store::ReverseRequest;
 
 /// How far in the past a booking may be reported, and how far ahead points may vest.
 const MAX_BOOKING_AGE_DAYS: i64 = 365;
@@ -43,8 +45,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct MoneyBody {
     #[schema(schema_with = schema::amount_minor)]
     amount_minor: i64,
-    #[schema(value_type = CurrencyCode)]
+    #[schema(schema_with = schema::currency)]
     currency: String,
+}
+
+impl MoneyBody {
+    /// The amount as a checked spend or price, with the error naming `field`.
+    pub fn parse(&self, field: &'static str) -> Result<Spend, ApiError> {
+        Spend::new(self.amount_minor, &self.currency).map_err(at(field))
+    }
 }
 
 /// The booking fields shared by earn and quote.
@@ -70,7 +79,7 @@ struct BookingBody {
 }
 
 impl BookingBody {
-    fn parse(&self, now: DateTime<Utc>) -> Result<EarnRequest, ApiError> {
+    fn parse(&self, now: DateTime<Utc>) -> Result<Booking, ApiError> {
         let channel = match &self.channel {
             None => Channel::Web,
             Some(raw) => serde_json::from_value(Value::String(raw.clone())).map_err(|_| {
@@ -113,12 +122,11 @@ impl BookingBody {
             )
             .with_field("vests_at"));
         }
-        Ok(EarnRequest {
+        Ok(Booking {
             source: Source::parse(&self.source).map_err(at("source"))?,
             booking_ref: Reference::parse(&self.booking_ref).map_err(at("booking_ref"))?,
             product: parse_product(&self.product).map_err(at("product"))?,
-            spend: Money::new(self.spend.amount_minor, &self.spend.currency)
-                .map_err(at("spend"))?,
+            spend: self.spend.parse("spend")?,
             channel,
             partner,
             booked_at,
@@ -140,15 +148,11 @@ async fn earn(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<BookingBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<Earned>, ApiError> {
     let req = json.body.parse(Utc::now())?;
     let idem = key.request("POST", uri.path(), &json.raw);
-    let ledger = &app.config.ledger;
-    let windows = EarnWindows {
-        lot_expiry: Duration::days(i64::from(ledger.lot_expiry_days)),
-        qualifying: Duration::days(i64::from(ledger.qualifying_window_days)),
-    };
-    let stored = app
+    let windows = app.earn_windows();
+    let committed = app
         .db
         .acting_as(caller.actor())
         .earn(
@@ -160,11 +164,11 @@ async fn earn(
             windows,
         )
         .await?;
-    if stored.status == StatusCode::CREATED && !stored.replayed {
-        let points = stored.body["points"].as_u64().unwrap_or(0);
+    if !committed.replayed {
+        let points = committed.value.points.unsigned_abs();
         app.db.metrics().points_earned.inc_by(points);
     }
-    Ok(stored)
+    Ok(Written::created(committed))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -192,7 +196,7 @@ async fn reverse(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<ReverseBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<Reversed>, ApiError> {
     let b = &json.body;
     let req = ReverseRequest {
         source: Source::parse(&b.source).map_err(at("source"))?,
@@ -204,11 +208,12 @@ async fn reverse(
             .map_err(at("points"))?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app
+    let committed = app
         .db
         .acting_as(caller.actor())
         .reverse(app.region(), member_id, &idem, req)
-        .await?)
+        .await?;
+    Ok(Written::created(committed))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -225,6 +230,49 @@ struct QuoteBody {
     booked_at: Option<DateTime<Utc>>,
     /// Quote for this member's tier and residency; without it, a Basic member of this region.
     member_id: Option<Uuid>,
+    /// Also value this many points as a discount on the booking (its spend is the price).
+    #[schema(value_type = Option<Points>)]
+    redeem_points: Option<i64>,
+}
+
+/// The tier and residency a quote prices for: the member's, or a Basic member's of this
+/// region.
+async fn quote_earner(
+    app: &AppState,
+    caller: &Caller,
+    member_id: Option<Uuid>,
+) -> Result<(Tier, Residency), ApiError> {
+    let (tier, group, region) = match member_id {
+        Some(id) => {
+            caller.reaches(id)?;
+            let m = app.db.member(app.region(), id).await?;
+            (m.tier, m.residency_group, m.home_region)
+        }
+        None => (
+            Tier::Basic,
+            app.residency_group().await?,
+            app.region().to_owned(),
+        ),
+    };
+    Ok((tier, Residency::stored(&group, &region)?))
+}
+
+/// `points` valued as a discount on the quoted booking, its spend as the price.
+fn quote_redemption(
+    programme: &Programme,
+    booking: &Booking,
+    tier: Tier,
+    points: i64,
+) -> Result<Valuation, ApiError> {
+    let checkout = Checkout {
+        product: booking.product,
+        price: booking.spend.clone(),
+    };
+    let points = Points::new(points).map_err(at("redeem_points"))?.get();
+    let (rules, rates) = (&programme.redemption, &programme.rates);
+    Ok(valuation::value_points(
+        rules, rates, &checkout, tier, points,
+    )?)
 }
 
 /// What a booking would earn, with the calculation; writes nothing.
@@ -251,30 +299,23 @@ async fn quote(
         vests_at: None,
     };
     let req = booking.parse(Utc::now())?;
-    let (tier, group, region) = match q.member_id {
-        Some(id) => {
-            caller.reaches(id)?;
-            let m = app.db.member(app.region(), id).await?;
-            (parse_tier(&m.tier)?, m.residency_group, m.home_region)
-        }
-        None => {
-            let group = app
-                .db
-                .region_info(app.region())
-                .await?
-                .ok_or_else(|| ApiError::region_unknown(app.region()))?
-                .residency_group;
-            (Tier::Basic, group, app.region().to_owned())
-        }
-    };
+    let (tier, residency) = quote_earner(&app, &caller, q.member_id).await?;
     let programme = app.programme.snapshot();
-    let (breakdown, plan) = plan_earn(&programme, &req, tier, &group, &region)?;
+    let earner = Earner {
+        tier,
+        residency: &residency,
+    };
+    let (breakdown, plan) = plan_earn(&programme, &req, earner).map_err(ApiError::from)?;
     let campaign_points: i64 = plan.campaigns.iter().map(|c| c.points).sum();
     let total = plan
         .tier_points
         .checked_add(campaign_points)
         .ok_or_else(|| ApiError::from(Invalid::new("points_too_large", "too many points")))?;
     // Serialized through a `Value` so the keys stay sorted, as clients have always seen them.
+    let redemption = q
+        .redeem_points
+        .map(|points| quote_redemption(&programme, &req, tier, points))
+        .transpose()?;
     Ok(Json(to_body(&Quote {
         points: total,
         base_points: breakdown.base_points,
@@ -284,5 +325,6 @@ async fn quote(
         tier_points: plan.tier_points,
         campaigns: plan.campaigns,
         note: "campaign points are before per-member caps and budgets, which the earn applies",
+        redemption,
     })))
 }

@@ -9,10 +9,10 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ApiError;
 use super::openapi::MemberReadRefusals;
 use super::{ApiPath, ApiQuery, AppState, MemberPath};
 use crate::domain::schema::bounded_integer;
-use crate::error::ApiError;
 use crate::store::HistoryPage;
 use crate::store::history::ExpiringView;
 use crate::store::history::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};

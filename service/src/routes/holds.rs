@@ -2,7 +2,7 @@
 //! `.../holds/{hold_id}/capture` or `.../holds/{hold_id}/void`.
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,14 +10,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ApiError;
 use super::openapi::{BodilessWriteRefusals, MemberWriteRefusals};
-use super::{ApiJson, ApiPath, AppState, HoldPath, IdemKey, MemberPath, at};
+use super::valuation::CheckoutBody;
+use super::{ApiJson, ApiPath, AppState, HoldPath, IdemKey, MemberPath, Written, at};
 use crate::api::{Held, HoldEnded};
 use crate::auth::Caller;
 use crate::config::MAX_HOLD_TTL_S;
 use crate::domain::{Points, Reference};
-use crate::error::ApiError;
-use crate::store::{CaptureRequest, HoldRequest, Stored};
+use crate::store::{CaptureRequest, HoldRequest};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,6 +38,9 @@ struct HoldBody {
     /// Lifetime of the hold; default `ledger.default_hold_ttl_s`.
     #[schema(schema_with = ttl_schema)]
     ttl_s: Option<u64>,
+    /// The booking the points are held for: the redemption rules apply and the answer names
+    /// the discount.
+    booking: Option<CheckoutBody>,
 }
 
 fn ttl_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
@@ -64,7 +68,7 @@ async fn hold(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<HoldBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<Held>, ApiError> {
     let b = &json.body;
     let ttl_s = b.ttl_s.unwrap_or(app.config.ledger.default_hold_ttl_s);
     if ttl_s == 0 || ttl_s > MAX_HOLD_TTL_S {
@@ -78,13 +82,21 @@ async fn hold(
         points: Points::new(b.points).map_err(at("points"))?,
         reference: Reference::parse(&b.reference).map_err(at("reference"))?,
         ttl: Duration::seconds(ttl_s as i64),
+        checkout: b.booking.as_ref().map(CheckoutBody::parse).transpose()?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app
+    let committed = app
         .db
         .acting_as(caller.actor())
-        .hold(app.region(), member_id, &idem, req)
-        .await?)
+        .hold(
+            app.region(),
+            member_id,
+            &idem,
+            req,
+            app.programme.snapshot(),
+        )
+        .await?;
+    Ok(Written::created(committed))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -108,7 +120,7 @@ async fn capture(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<CaptureBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<HoldEnded>, ApiError> {
     let req = CaptureRequest {
         points: json
             .body
@@ -118,16 +130,19 @@ async fn capture(
             .map_err(at("points"))?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    let stored = app
+    let committed = app
         .db
         .acting_as(caller.actor())
         .capture(app.region(), member_id, hold_id, &idem, req)
         .await?;
-    if stored.status == StatusCode::OK && !stored.replayed {
-        let captured = stored.body["captured"].as_u64().unwrap_or(0);
-        app.db.metrics().points_redeemed.inc_by(captured);
+    if !committed.replayed {
+        let captured = committed.value.captured.unwrap_or(0);
+        app.db
+            .metrics()
+            .points_redeemed
+            .inc_by(captured.unsigned_abs());
     }
-    Ok(stored)
+    Ok(Written::ok(committed))
 }
 
 /// Void a hold. Takes no body: voiding has no parameters.
@@ -141,11 +156,12 @@ async fn void(
     ApiPath(HoldPath { member_id, hold_id }): ApiPath<HoldPath>,
     uri: Uri,
     key: IdemKey,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<HoldEnded>, ApiError> {
     let idem = key.request("POST", uri.path(), &Value::Null);
-    Ok(app
+    let committed = app
         .db
         .acting_as(caller.actor())
         .void(app.region(), member_id, hold_id, &idem)
-        .await?)
+        .await?;
+    Ok(Written::ok(committed))
 }

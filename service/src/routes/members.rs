@@ -8,12 +8,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ApiError;
 use super::openapi::{EnrolRefusals, MemberReadRefusals};
-use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
+use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, Written, at};
 use crate::auth::Caller;
-use crate::domain::{CountryCode, ExternalId};
-use crate::error::ApiError;
-use crate::store::{BalanceView, EnrolRequest, MemberView, Stored};
+use crate::domain::{CountryCode, ExternalId, Reference};
+use crate::store::{BalanceView, EnrolRequest, MemberView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,6 +31,26 @@ struct EnrolBody {
     /// Decides the member's home region and residency group (`country_homes`).
     #[schema(value_type = CountryCode)]
     country: String,
+    /// Opaque identity hints (e.g. hashes of the e-mail, phone, device or payment
+    /// instrument): at most 8; two members sharing one cannot refer each other.
+    #[schema(value_type = Option<Vec<Reference>>, max_items = 8)]
+    identity_hints: Option<Vec<String>>,
+}
+
+/// The most identity hints one enrolment may give.
+const MAX_IDENTITY_HINTS: usize = 8;
+
+fn identity_hints(raw: &[String]) -> Result<Vec<Reference>, ApiError> {
+    if raw.len() > MAX_IDENTITY_HINTS {
+        return Err(ApiError::unprocessable(
+            "invalid_identity_hints",
+            format!("at most {MAX_IDENTITY_HINTS} identity hints"),
+        )
+        .with_field("identity_hints"));
+    }
+    raw.iter()
+        .map(|h| Reference::parse(h).map_err(at("identity_hints")))
+        .collect()
 }
 
 /// Enrol a member.
@@ -46,17 +66,19 @@ async fn enrol(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<EnrolBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<MemberView>, ApiError> {
     let req = EnrolRequest {
         external_id: ExternalId::parse(&json.body.external_id).map_err(at("external_id"))?,
         country: CountryCode::parse(&json.body.country).map_err(at("country"))?,
+        identity_hints: identity_hints(json.body.identity_hints.as_deref().unwrap_or_default())?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app
+    let committed = app
         .db
         .acting_as(caller.actor())
         .enrol(app.region(), &idem, req)
-        .await?)
+        .await?;
+    Ok(Written::created(committed))
 }
 
 /// Get a member.

@@ -2,15 +2,23 @@
 //! shared state and the extractors that turn raw requests into checked values or a JSON
 //! error with a stable code.
 
+mod activities;
 mod admin;
+mod api_error;
 mod earn;
+mod export;
 mod health;
 mod history;
 mod holds;
 mod members;
 pub mod openapi;
 mod redeem;
+mod refusals;
 mod social;
+mod statement;
+mod valuation;
+
+pub use api_error::ApiError;
 
 use std::sync::Arc;
 
@@ -20,8 +28,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,8 +38,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, Invalid};
-use crate::error::ApiError;
-use crate::store::{Db, IdemRequest, ProgrammeCache, Stored};
+use crate::store::{Committed, Db, EarnWindows, IdemRequest, ProgrammeCache};
 
 /// Largest request body accepted; every v1 body is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -48,6 +55,24 @@ pub struct AppState {
 impl AppState {
     pub fn region(&self) -> &str {
         &self.config.region
+    }
+
+    /// How long earned points live and count towards the tier, from the configuration.
+    pub fn earn_windows(&self) -> EarnWindows {
+        let ledger = &self.config.ledger;
+        EarnWindows {
+            lot_expiry: chrono::Duration::days(i64::from(ledger.lot_expiry_days)),
+            qualifying: chrono::Duration::days(i64::from(ledger.qualifying_window_days)),
+        }
+    }
+
+    /// This instance's residency group; 503 `region_unknown` when its region is not declared.
+    pub async fn residency_group(&self) -> Result<String, ApiError> {
+        let info = self.db.region_info(self.region()).await?;
+        let info = info.ok_or_else(|| crate::domain::Refusal::RegionUnknown {
+            region: self.region().to_owned(),
+        })?;
+        Ok(info.residency_group)
     }
 }
 
@@ -66,6 +91,10 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(holds::routes())
         .merge(history::routes())
         .merge(social::routes())
+        .merge(valuation::routes())
+        .merge(activities::routes())
+        .merge(statement::routes())
+        .merge(export::routes())
         .merge(admin::routes())
         .merge(health::routes())
         .merge(openapi::routes())
@@ -199,10 +228,45 @@ pub fn at(field: &'static str) -> impl Fn(Invalid) -> ApiError {
     move |e| ApiError::from(e).with_field(field)
 }
 
-impl IntoResponse for Stored {
+/// A committed write as its route answers it: the status the route chose for the
+/// operation, the typed outcome as the body, and `idempotent-replayed: true` on a replay.
+pub struct Written<T> {
+    status: StatusCode,
+    committed: Committed<T>,
+}
+
+impl<T> Written<T> {
+    /// 201: the write created something (an entry, a hold, a member).
+    pub fn created(committed: Committed<T>) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            committed,
+        }
+    }
+
+    /// 200: the write changed something that exists (a hold captured or voided).
+    pub fn ok(committed: Committed<T>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            committed,
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Written<T> {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
-        if self.replayed {
+        // Through a `Value`, so that object keys are sorted, as clients have always seen them.
+        let body = match serde_json::to_value(&self.committed.value) {
+            Ok(body) => body,
+            Err(e) => {
+                return ApiError::from(crate::error::Error::Invariant(format!(
+                    "a response failed to serialize: {e}"
+                )))
+                .into_response();
+            }
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.committed.replayed {
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));

@@ -148,6 +148,7 @@ const REFUSALS: &[Refusal] = &[
             "invalid_cursor",
             "invalid_days",
             "invalid_idempotency_key",
+            "invalid_period",
         ],
     },
     Refusal {
@@ -194,6 +195,7 @@ const REFUSALS: &[Refusal] = &[
             "hold_not_found",
             "earn_not_found",
             "recipient_not_found",
+            "referred_member_not_found",
             // A path parameter left empty (`/v1/members//balance`) matches no route.
             "route_not_found",
         ],
@@ -209,7 +211,8 @@ const REFUSALS: &[Refusal] = &[
             "hold_not_active",
             "hold_expired",
             "already_reversed",
-            "ledger_inconsistent",
+            "activity_already_reported",
+            "already_referred",
         ],
     },
     Refusal {
@@ -253,7 +256,6 @@ const REFUSALS: &[Refusal] = &[
             "capture_exceeds_hold",
             "reversal_exceeds_earn",
             "invalid_ttl",
-            "points_overflow",
             "unknown_channel",
             "invalid_partner",
             "invalid_booked_at",
@@ -262,6 +264,22 @@ const REFUSALS: &[Refusal] = &[
             "transfer_to_self",
             "transfer_too_large",
             "transfer_limit_reached",
+            "not_redeemable",
+            "below_minimum_redemption",
+            "not_a_redemption_step",
+            "discount_exceeds_share",
+            "points_or_discount",
+            "unknown_activity",
+            "activity_not_rewarded",
+            "invalid_timezone",
+            "invalid_occurred_at",
+            "referred_member_required",
+            "self_referral",
+            "referral_same_identity",
+            "referral_ring",
+            "referral_not_completed",
+            "referral_across_residency_groups",
+            "invalid_identity_hints",
         ],
     },
     Refusal {
@@ -282,6 +300,14 @@ const REFUSALS: &[Refusal] = &[
         ],
     },
 ];
+
+/// Whether the document lists `code` among the refusals answered with `status`.
+#[cfg(test)]
+pub(super) fn documents(status: StatusCode, code: &str) -> bool {
+    REFUSALS
+        .iter()
+        .any(|r| r.status == status && r.codes.contains(&code))
+}
 
 impl Refusal {
     fn of(status: StatusCode) -> &'static Refusal {

@@ -1,19 +1,20 @@
 //! `POST /v1/members/{member_id}/redeem`: direct redemption.
 
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ApiError;
 use super::openapi::MemberWriteRefusals;
-use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, at};
+use super::valuation::CheckoutBody;
+use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, Written, at};
 use crate::api::Redeemed;
 use crate::auth::Caller;
 use crate::domain::{Points, Reference};
-use crate::error::ApiError;
-use crate::store::{RedeemRequest, Stored};
+use crate::store::RedeemRequest;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(redeem))
@@ -27,6 +28,9 @@ struct RedeemBody {
     points: i64,
     #[schema(value_type = Reference)]
     reference: String,
+    /// The booking the points pay for: the redemption rules apply and the answer names the
+    /// discount.
+    booking: Option<CheckoutBody>,
 }
 
 /// Redeem points.
@@ -41,23 +45,34 @@ async fn redeem(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<RedeemBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<Redeemed>, ApiError> {
     let req = RedeemRequest {
         points: Points::new(json.body.points).map_err(at("points"))?,
         reference: Reference::parse(&json.body.reference).map_err(at("reference"))?,
+        checkout: json
+            .body
+            .booking
+            .as_ref()
+            .map(CheckoutBody::parse)
+            .transpose()?,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    let points = req.points.get();
-    let stored = app
+    let committed = app
         .db
         .acting_as(caller.actor())
-        .redeem(app.region(), member_id, &idem, req)
+        .redeem(
+            app.region(),
+            member_id,
+            &idem,
+            req,
+            app.programme.snapshot(),
+        )
         .await?;
-    if stored.status == StatusCode::CREATED && !stored.replayed {
+    if !committed.replayed {
         app.db
             .metrics()
             .points_redeemed
-            .inc_by(points.unsigned_abs());
+            .inc_by(committed.value.points.unsigned_abs());
     }
-    Ok(stored)
+    Ok(Written::created(committed))
 }

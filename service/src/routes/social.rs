@@ -12,16 +12,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::ApiError;
 use super::openapi::{GroupReadRefusals, MemberReadRefusals, MemberWriteRefusals};
-use super::{ApiJson, ApiPath, ApiQuery, AppState, IdemKey, MemberPath, at};
+use super::{ApiJson, ApiPath, ApiQuery, AppState, IdemKey, MemberPath, Written, at};
 use crate::api::{Leaderboard, Transferred, to_body};
 use crate::auth::Caller;
 use crate::config::Config;
 use crate::domain::schema::bounded_integer;
 use crate::domain::{Points, Reference};
-use crate::error::ApiError;
+use crate::store::TransferRequest;
 use crate::store::leaderboard::Neighbourhood;
-use crate::store::{Stored, TransferRequest};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,7 +54,7 @@ async fn transfer(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<TransferBody>,
-) -> Result<Stored, ApiError> {
+) -> Result<Written<Transferred>, ApiError> {
     let b = &json.body;
     let ledger = &app.config.ledger;
     let req = TransferRequest {
@@ -65,11 +65,12 @@ async fn transfer(
         daily_limit: ledger.transfer_daily_limit_points,
     };
     let idem = key.request("POST", uri.path(), &json.raw);
-    Ok(app
+    let committed = app
         .db
         .acting_as(caller.actor())
         .transfer(app.region(), member_id, &idem, req)
-        .await?)
+        .await?;
+    Ok(Written::created(committed))
 }
 
 fn bounded(
@@ -118,12 +119,7 @@ async fn top(
     ApiQuery(params): ApiQuery<TopParams>,
 ) -> Result<Json<Value>, ApiError> {
     let n = bounded(params.top, 10, app.config.leaderboard.max_top, "top")?;
-    let group = app
-        .db
-        .region_info(app.region())
-        .await?
-        .ok_or_else(|| ApiError::region_unknown(app.region()))?
-        .residency_group;
+    let group = app.residency_group().await?;
     let standings = app
         .db
         .leaderboard_top(&group, n, app.config.leaderboard.name_key.expose())

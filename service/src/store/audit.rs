@@ -103,6 +103,68 @@ SELECT e.member_id, e.seq, e.kind, e.available_delta, e.pending_delta, e.held_de
        e.created_at, e.entry_hash
 FROM ledger_entries e ORDER BY e.member_id, e.seq";
 
+/// One member's balance row of [`BALANCE_CHECK`] against its ledger sums, lots and holds.
+fn check_balance(row: &tokio_postgres::Row, report: &mut AuditReport) {
+    let member: Uuid = row.get(0);
+    report.members_checked += 1;
+    let columns = [
+        "available",
+        "pending",
+        "held",
+        "lifetime",
+        "qualifying",
+        "last_seq",
+    ];
+    for (i, column) in columns.iter().enumerate() {
+        let (stored, summed): (i64, i64) = (row.get(1 + i), row.get(7 + i));
+        if stored != summed {
+            report.push(
+                Some(member),
+                "balance_equals_ledger",
+                format!("{column}: balance {stored}, ledger {summed}"),
+            );
+        }
+        if stored < 0 {
+            report.push(
+                Some(member),
+                "not_negative",
+                format!("{column} is {stored}"),
+            );
+        }
+    }
+    let (available, pending, held, last_seq): (i64, i64, i64, i64) =
+        (row.get(1), row.get(2), row.get(3), row.get(6));
+    let (entries, lots, active_holds, pending_lots): (i64, i64, i64, i64) =
+        (row.get(13), row.get(14), row.get(15), row.get(16));
+    let checks = [
+        (
+            entries == last_seq,
+            "sequence_dense",
+            format!("{entries} entries, last_seq {last_seq}"),
+        ),
+        (
+            pending_lots == pending,
+            "lots_equal_pending",
+            format!("pending lots {pending_lots}, pending {pending}"),
+        ),
+        (
+            lots == available,
+            "lots_equal_available",
+            format!("lots {lots}, available {available}"),
+        ),
+        (
+            active_holds == held,
+            "holds_equal_held",
+            format!("active holds {active_holds}, held {held}"),
+        ),
+    ];
+    for (holds, check, detail) in checks {
+        if !holds {
+            report.push(Some(member), check, detail);
+        }
+    }
+}
+
 impl Db {
     pub async fn audit(&self) -> Result<AuditReport> {
         let client = self.conn().await?;
@@ -117,71 +179,7 @@ impl Db {
             .await?;
         pin_mut!(balance_rows);
         while let Some(row) = balance_rows.next().await {
-            let row = row?;
-            let member: Uuid = row.get(0);
-            report.members_checked += 1;
-            let columns = [
-                "available",
-                "pending",
-                "held",
-                "lifetime",
-                "qualifying",
-                "last_seq",
-            ];
-            for (i, column) in columns.iter().enumerate() {
-                let (stored, summed): (i64, i64) = (row.get(1 + i), row.get(7 + i));
-                if stored != summed {
-                    report.push(
-                        Some(member),
-                        "balance_equals_ledger",
-                        format!("{column}: balance {stored}, ledger {summed}"),
-                    );
-                }
-                if stored < 0 {
-                    report.push(
-                        Some(member),
-                        "not_negative",
-                        format!("{column} is {stored}"),
-                    );
-                }
-            }
-            let (available, held, entries, lots, active_holds): (i64, i64, i64, i64, i64) = (
-                row.get(1),
-                row.get(3),
-                row.get(13),
-                row.get(14),
-                row.get(15),
-            );
-            let last_seq: i64 = row.get(6);
-            if entries != last_seq {
-                report.push(
-                    Some(member),
-                    "sequence_dense",
-                    format!("{entries} entries, last_seq {last_seq}"),
-                );
-            }
-            let (pending, pending_lots): (i64, i64) = (row.get(2), row.get(16));
-            if pending_lots != pending {
-                report.push(
-                    Some(member),
-                    "lots_equal_pending",
-                    format!("pending lots {pending_lots}, pending {pending}"),
-                );
-            }
-            if lots != available {
-                report.push(
-                    Some(member),
-                    "lots_equal_available",
-                    format!("lots {lots}, available {available}"),
-                );
-            }
-            if active_holds != held {
-                report.push(
-                    Some(member),
-                    "holds_equal_held",
-                    format!("active holds {active_holds}, held {held}"),
-                );
-            }
+            check_balance(&row?, &mut report);
         }
         for row in client.query(DUPLICATE_EARNS, &[]).await? {
             let (source, reference, n): (Option<String>, Option<String>, i64) =

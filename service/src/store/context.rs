@@ -1,12 +1,12 @@
 //! The first read of every member transaction: this region's fence row, the member's
 //! residency, and the member's balance row.
 
-use axum::http::StatusCode;
-use serde_json::json;
+use loyalty_crds::common::Tier;
 use uuid::Uuid;
 
 use super::tx::{Tx, settle_pair};
-use crate::error::{ApiError, Result};
+use crate::domain::{Refusal, parse_tier};
+use crate::error::Result;
 
 /// A member's balance as read at the start of a transaction and updated in memory as
 /// entries are appended; written back once by [`MemberCtx::write_balance`](super::ledger).
@@ -27,7 +27,7 @@ pub struct MemberCtx {
     pub member_id: Uuid,
     pub home_region: String,
     pub residency_group: String,
-    pub tier: String,
+    pub tier: Tier,
     /// The region this instance runs in (written on every ledger entry).
     pub region: String,
     /// The epoch of this region's row as this transaction read it (written on every ledger
@@ -62,7 +62,9 @@ pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<(RegionRow, 
             &[&region],
         )
         .await?
-        .ok_or_else(|| ApiError::region_unknown(region))?;
+        .ok_or_else(|| Refusal::RegionUnknown {
+            region: region.to_owned(),
+        })?;
     let me = RegionRow {
         state: row.get(0),
         residency_group: row.get(1),
@@ -82,12 +84,10 @@ pub(super) fn check_serves(
     if me.may_commit() && me.residency_group == member_group {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::MISDIRECTED_REQUEST,
-        "wrong_region",
-        format!("this member is served by region {serving}"),
-    )
-    .with_details(json!({ "serving_region": serving, "endpoint": endpoint }))
+    Err(Refusal::WrongRegion {
+        serving: serving.to_owned(),
+        endpoint: endpoint.to_owned(),
+    }
     .into())
 }
 
@@ -113,7 +113,7 @@ pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<Me
         ).await
     });
     let ((me, epoch), row) = settle_pair(me, row)?;
-    let row = row.ok_or_else(ApiError::member_not_found)?;
+    let row = row.ok_or(Refusal::MemberNotFound)?;
     let group: String = row.get(1);
     let serving: String = row.get(3);
     let endpoint: String = row.get(4);
@@ -122,7 +122,7 @@ pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<Me
         member_id,
         home_region: row.get(0),
         residency_group: group,
-        tier: row.get(2),
+        tier: parse_tier(row.get::<_, &str>(2))?,
         region: region.to_owned(),
         epoch,
         balance: Balance {

@@ -1,41 +1,23 @@
 //! Earning points for a booking, and reversing an earn when the booking is refunded.
+//!
+//! The pricing is pure (`domain::booking`); the unit reads the member and any earlier earn
+//! of the booking, applies the campaign caps, and writes the entry, the lot, the earn record
+//! and the balance.
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use loyalty_crds::campaign::EarnContext;
-use loyalty_crds::common::{
-    Channel, CurrencyCode, Money as ApiMoney, PartnerCode, RegionName, ResidencyGroup, Tier,
-};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::context::{Balance, member_ctx};
-use super::idempotency::Output;
+use super::context::{Balance, MemberCtx, member_ctx};
+use super::idempotency::{Outcome, stored_value, to_json};
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::tx::{Tx, settle_pair};
-use super::{Db, IdemRequest, Programme, Stored, caps, lots, now_micros, tiers};
-use crate::api::{BalanceAfter, EarnExplanation, Earned, Reversed, to_body};
-use crate::domain::rules::{self, EarnPlan};
-use crate::domain::{
-    Money, Points, PointsBreakdown, ProductType, Reference, Source, compute_base_points,
-};
-use crate::error::{ApiError, Error, Result};
-
-#[derive(Debug, Clone)]
-pub struct EarnRequest {
-    pub source: Source,
-    pub booking_ref: Reference,
-    pub product: ProductType,
-    pub spend: Money,
-    pub channel: Channel,
-    pub partner: Option<PartnerCode>,
-    /// When the booking was made: campaigns active then apply.
-    pub booked_at: DateTime<Utc>,
-    /// Until then the points are pending (e.g. check-out plus the return window).
-    pub vests_at: Option<DateTime<Utc>>,
-}
+use super::{Committed, Db, IdemRequest, caps, lots, now_micros, tiers};
+use crate::api::{BalanceAfter, EarnExplanation, Earned, Reversed};
+use crate::domain::booking::{lot_lifetime, plan_earn, total_points};
+use crate::domain::{Booking, Earner, Points, Programme, Reference, Refusal, Residency, Source};
+use crate::error::Result;
 
 /// How long an earn's points live, and how long they count towards the tier.
 #[derive(Debug, Clone, Copy)]
@@ -63,230 +45,288 @@ pub fn balance_after(b: &Balance) -> BalanceAfter {
     }
 }
 
-/// The campaign-evaluation context of a booking for this member.
-fn earn_context<'a>(
-    req: &'a EarnRequest,
-    tier: Tier,
-    group: &'a ResidencyGroup,
-    region: &'a RegionName,
-    spend: &'a ApiMoney,
-) -> EarnContext<'a> {
-    EarnContext {
-        product_type: req.product,
-        tier,
-        residency_group: group,
-        region,
-        partner: req.partner.as_ref(),
-        channel: req.channel,
-        spend,
+/// The fence, the member and the booking's earlier earn, if any, in one round trip. A
+/// booking earned by another member is refused.
+async fn read_earn(
+    tx: &Tx<'_>,
+    region: &str,
+    member_id: Uuid,
+    booking: &Booking,
+) -> Result<(MemberCtx, Option<Earned>)> {
+    let (ctx, earned) = tokio::join!(member_ctx(tx, region, member_id), async {
+        tx.query_opt(
+            "SELECT member_id, response FROM earns WHERE source = $1 AND booking_ref = $2",
+            &[&booking.source.as_str(), &booking.booking_ref.as_str()],
+        )
+        .await
+    });
+    let (ctx, earned) = settle_pair(ctx, earned)?;
+    let Some(row) = earned else {
+        return Ok((ctx, None));
+    };
+    if row.get::<_, Uuid>(0) != member_id {
+        return Err(Refusal::BookingAlreadyEarned.into());
+    }
+    Ok((ctx, Some(stored_value("earn", row.get(1))?)))
+}
+
+/// A booking priced for this member, campaign caps applied (their counters are written).
+struct Priced {
+    explanation: EarnExplanation,
+    points: i64,
+    lifetime: Duration,
+}
+
+async fn price(
+    tx: &Tx<'_>,
+    ctx: &MemberCtx,
+    booking: &Booking,
+    programme: &Programme,
+    windows: EarnWindows,
+) -> Result<Priced> {
+    let residency = Residency::stored(&ctx.residency_group, &ctx.home_region)?;
+    let earner = Earner {
+        tier: ctx.tier,
+        residency: &residency,
+    };
+    let (breakdown, plan) = plan_earn(programme, booking, earner)?;
+    let granted = caps::apply(
+        tx,
+        ctx.member_id,
+        &ctx.home_region,
+        &plan.campaigns,
+        &programme.campaigns,
+        booking.booked_at,
+    )
+    .await?;
+    let points = total_points(plan.tier_points, &granted)?;
+    Ok(Priced {
+        lifetime: lot_lifetime(&plan.campaigns, &programme.campaigns, windows.lot_expiry),
+        points,
+        explanation: EarnExplanation {
+            calculation: breakdown,
+            tier: plan.tier,
+            tier_multiplier_milli: plan.tier_multiplier_milli,
+            tier_points: plan.tier_points,
+            campaigns: granted,
+        },
+    })
+}
+
+/// Pending points move only `pending`; vested ones count at once.
+fn earn_deltas(points: i64, pending: bool) -> Deltas {
+    if pending {
+        Deltas {
+            pending: points,
+            ..Deltas::default()
+        }
+    } else {
+        Deltas {
+            available: points,
+            lifetime: points,
+            qualifying: points,
+            ..Deltas::default()
+        }
     }
 }
 
-/// Plans a booking's earn for a member: base points, tier, campaigns (before caps).
-pub fn plan_earn(
-    programme: &Programme,
-    req: &EarnRequest,
-    tier: Tier,
-    group: &str,
+/// Queues the booking's earn record: it answers a later earn of the same booking.
+async fn record_earn(
+    tx: &Tx<'_>,
+    booking: &Booking,
+    earned: &Earned,
     home_region: &str,
-) -> Result<(PointsBreakdown, EarnPlan)> {
-    let breakdown = compute_base_points(&req.spend, req.product, &programme.rates)?;
-    // Stored by enrolment from validated names: a bad one is the service's fault, not the
-    // caller's.
-    let group = ResidencyGroup::new(group)
-        .map_err(|_| Error::Invariant(format!("stored residency group {group:?} is invalid")))?;
-    let region = RegionName::new(home_region)
-        .map_err(|_| Error::Invariant(format!("stored home region {home_region:?} is invalid")))?;
-    let currency = CurrencyCode::new(req.spend.currency().as_str())
-        .map_err(|_| ApiError::unprocessable("invalid_currency", "invalid currency"))?;
-    let spend = ApiMoney {
-        amount_minor: req.spend.amount_minor(),
-        currency,
-    };
-    let ctx = earn_context(req, tier, &group, &region, &spend);
-    let plan = rules::plan(
-        &breakdown,
-        &programme.tiers,
-        &programme.campaigns,
-        &ctx,
-        req.booked_at,
-    )?;
-    Ok((breakdown, plan))
-}
-
-/// A stored tier name. An unknown one is an internal error (a row written by another version,
-/// or by hand), never silently the lowest tier.
-pub fn parse_tier(raw: &str) -> Result<Tier> {
-    raw.parse()
-        .map_err(|e: loyalty_crds::common::UnknownTier| Error::Invariant(e.to_string()))
+    seq: i64,
+    lot_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.write(
+        "INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        super::tx::params![
+            booking.source.as_str().to_owned(),
+            booking.booking_ref.as_str().to_owned(),
+            earned.member_id,
+            home_region.to_owned(),
+            seq,
+            lot_id,
+            earned.points,
+            to_json(earned)?,
+            now,
+        ],
+    )
+    .await
 }
 
 async fn earn_unit(
     tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
-    req: &EarnRequest,
+    booking: &Booking,
     programme: &Programme,
     windows: EarnWindows,
-) -> Result<Output> {
-    // The fence, the member and the booking are read in one round trip.
-    let (ctx, earned) = tokio::join!(member_ctx(tx, region, member_id), async {
-        tx.query_opt(
-            "SELECT member_id, response FROM earns WHERE source = $1 AND booking_ref = $2",
-            &[&req.source.as_str(), &req.booking_ref.as_str()],
-        )
-        .await
-    });
-    let (mut ctx, earned) = settle_pair(ctx, earned)?;
-    if let Some(row) = earned {
-        let owner: Uuid = row.get(0);
-        if owner != member_id {
-            return Err(ApiError::conflict(
-                "booking_already_earned",
-                "this booking has already earned points for another member",
-            )
-            .into());
-        }
-        return Ok(Output {
-            status: StatusCode::CREATED,
-            body: row.get(1),
+) -> Result<Outcome<Earned>> {
+    let (mut ctx, earlier) = read_earn(tx, region, member_id, booking).await?;
+    if let Some(earned) = earlier {
+        return Ok(Outcome {
+            value: earned,
             home_region: ctx.home_region,
             replayed: true,
         });
     }
-
-    let tier = parse_tier(&ctx.tier)?;
-    let (breakdown, plan) =
-        plan_earn(programme, req, tier, &ctx.residency_group, &ctx.home_region)?;
-    let granted = caps::apply(
-        tx,
-        member_id,
-        &ctx.home_region,
-        &plan.campaigns,
-        &programme.campaigns,
-        req.booked_at,
-    )
-    .await?;
-    let campaign_points: i64 = granted.iter().map(|g| g.points).sum();
-    let points = Points::new(plan.tier_points.saturating_add(campaign_points))
-        .map_err(|e| {
-            if plan.tier_points + campaign_points <= 0 {
-                ApiError::unprocessable("no_points", "the booking earns no points")
-            } else {
-                e.into()
-            }
-        })?
-        .get();
+    let priced = price(tx, &ctx, booking, programme, windows).await?;
     let now = now_micros();
-    let pending = req.vests_at.filter(|v| *v > now);
-    let deltas = match pending {
-        Some(_) => Deltas {
-            pending: points,
-            ..Deltas::default()
-        },
-        None => Deltas {
-            available: points,
-            lifetime: points,
-            qualifying: points,
-            ..Deltas::default()
-        },
-    };
-    let explanation = EarnExplanation {
-        calculation: breakdown,
-        tier: plan.tier,
-        tier_multiplier_milli: plan.tier_multiplier_milli,
-        tier_points: plan.tier_points,
-        campaigns: granted,
-    };
+    let pending = booking.vests_at.filter(|v| *v > now);
     // Every write is queued: the entry, the lot, the earn record and the balance go out with
     // the idempotency record and COMMIT, in one round trip.
-    let appended = ctx
-        .append(
-            tx,
-            now,
-            Draft {
-                kind: EntryKind::Earn,
-                deltas,
-                reason: if pending.is_some() {
-                    "booking (pending until vested)"
-                } else {
-                    "booking"
-                },
-                source: Some(req.source.as_str()),
-                reference: Some(req.booking_ref.as_str()),
-                hold_id: None,
-                details: to_body(&explanation),
+    let draft = Draft {
+        source: Some(booking.source.as_str()),
+        reference: Some(booking.booking_ref.as_str()),
+        ..Draft::new(
+            EntryKind::Earn,
+            earn_deltas(priced.points, pending.is_some()),
+            if pending.is_some() {
+                "booking (pending until vested)"
+            } else {
+                "booking"
             },
+            to_json(&priced.explanation)?,
         )
-        .await?;
-    // A campaign may lengthen its points' life; the longest applicable override wins.
-    let override_days = plan
-        .campaigns
-        .iter()
-        .filter_map(|a| {
-            programme
-                .campaigns
-                .iter()
-                .find(|c| c.namespace == a.namespace && c.name == a.name)
-        })
-        .filter_map(|c| c.spec.lot_expiry_days)
-        .max();
-    let expires_at =
-        now + override_days.map_or(windows.lot_expiry, |d| Duration::days(i64::from(d)));
+    };
+    let appended = ctx.append(tx, now, draft).await?;
+    let expires_at = now + priced.lifetime;
     let lot_id = Uuid::new_v4();
-    let lot = lots::NewLot {
-        id: lot_id,
-        member_id,
-        home_region: &ctx.home_region,
-        earn_seq: appended.seq,
-        points,
-        expires_at,
-        vests_at: pending,
-        qualifying: points,
-        // A pending lot starts to qualify when it vests.
-        qualifying_until: pending.is_none().then(|| now + windows.qualifying),
+    lots::create(
+        tx,
+        lots::NewLot {
+            id: lot_id,
+            member_id,
+            home_region: &ctx.home_region,
+            earn_seq: appended.seq,
+            points: priced.points,
+            expires_at,
+            vests_at: pending,
+            qualifying: priced.points,
+            // A pending lot starts to qualify when it vests.
+            qualifying_until: pending.is_none().then(|| now + windows.qualifying),
+        },
+        now,
+    )
+    .await?;
+    let tier_upgraded_to = match pending {
+        None => tiers::upgrade(tx, &ctx, &programme.tiers, now).await?,
+        Some(_) => None,
     };
-    let new_tier = if pending.is_none() {
-        tiers::upgrade(tx, &ctx, &programme.tiers, now).await?
-    } else {
-        None
-    };
-    let body = to_body(&Earned {
+    let earned = Earned {
         entry_id: appended.id,
         member_id,
-        points,
+        points: priced.points,
         pending: pending.is_some(),
         vests_at: pending,
-        source: req.source.as_str().to_owned(),
-        booking_ref: req.booking_ref.as_str().to_owned(),
+        source: booking.source.as_str().to_owned(),
+        booking_ref: booking.booking_ref.as_str().to_owned(),
         expires_at,
         balance: balance_after(&ctx.balance),
-        explanation,
-        tier_upgraded_to: new_tier,
-    });
-    lots::create(tx, lot, now).await?;
-    tx.write(
-        "INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        super::tx::params![
-            req.source.as_str().to_owned(),
-            req.booking_ref.as_str().to_owned(),
-            member_id,
-            ctx.home_region.clone(),
-            appended.seq,
-            lot_id,
-            points,
-            body.clone(),
-            now,
-        ],
+        explanation: priced.explanation,
+        tier_upgraded_to,
+    };
+    record_earn(
+        tx,
+        booking,
+        &earned,
+        &ctx.home_region,
+        appended.seq,
+        lot_id,
+        now,
     )
     .await?;
     ctx.write_balance(tx, now).await?;
-    Ok(Output {
-        status: StatusCode::CREATED,
-        body,
-        home_region: ctx.home_region,
-        replayed: false,
+    Ok(Outcome::new(earned, ctx.home_region))
+}
+
+/// The lot of the member's earn of the booking, and the points to reverse; refuses a
+/// reversal of more than is left to reverse.
+async fn reversible_earn(
+    tx: &Tx<'_>,
+    member_id: Uuid,
+    req: &ReverseRequest,
+) -> Result<(Uuid, i64)> {
+    let row = tx
+        .query_opt(
+            "SELECT member_id, lot_id, points, reversed FROM earns WHERE source = $1 AND booking_ref = $2",
+            &[&req.source.as_str(), &req.booking_ref.as_str()],
+        )
+        .await?
+        .filter(|row| row.get::<_, Uuid>(0) == member_id)
+        .ok_or(Refusal::EarnNotFound)?;
+    let reversible = row.get::<_, i64>(2) - row.get::<_, i64>(3);
+    if reversible == 0 {
+        return Err(Refusal::AlreadyReversed.into());
+    }
+    let requested = req.points.map_or(reversible, Points::get);
+    if requested > reversible {
+        return Err(Refusal::ReversalExceedsEarn { reversible }.into());
+    }
+    Ok((row.get(1), requested))
+}
+
+/// What a reversal takes back: the balance movement, the points clawed back and the lots
+/// they came from.
+struct Clawback {
+    deltas: Deltas,
+    clawed_back: i64,
+    taken: Vec<lots::Allocation>,
+}
+
+/// A booking cancelled before its points vested: they leave `pending` from their own lot,
+/// never having counted towards lifetime or qualifying points.
+async fn claw_back_pending(
+    tx: &Tx<'_>,
+    lot_id: Uuid,
+    requested: i64,
+    remaining: i64,
+) -> Result<Clawback> {
+    let points = requested.min(remaining);
+    let taken = vec![lots::Allocation {
+        lot: lot_id,
+        points,
+    }];
+    lots::adjust(tx, &taken, -1).await?;
+    Ok(Clawback {
+        deltas: Deltas {
+            pending: -points,
+            ..Deltas::default()
+        },
+        clawed_back: points,
+        taken,
+    })
+}
+
+/// Vested points come out of the earn's own lot first, then the member's other available
+/// points; lifetime and qualifying points drop by the whole reversal.
+async fn claw_back_available(
+    tx: &Tx<'_>,
+    ctx: &MemberCtx,
+    lot_id: Uuid,
+    requested: i64,
+) -> Result<Clawback> {
+    let clawed_back = requested.min(ctx.balance.available);
+    let taken = lots::consume(tx, ctx.member_id, clawed_back, Some(lot_id)).await?;
+    // The reversed points stop qualifying now, so they must not age out again later.
+    tx.write(
+        "UPDATE lots SET qualifying = GREATEST(qualifying - $2, 0) WHERE id = $1",
+        super::tx::params![lot_id, requested],
+    )
+    .await?;
+    Ok(Clawback {
+        deltas: Deltas {
+            available: -clawed_back,
+            lifetime: -requested,
+            qualifying: -requested.min(ctx.balance.qualifying),
+            ..Deltas::default()
+        },
+        clawed_back,
+        taken,
     })
 }
 
@@ -300,36 +340,9 @@ async fn reverse_unit(
     region: &str,
     member_id: Uuid,
     req: &ReverseRequest,
-) -> Result<Output> {
+) -> Result<Outcome<Reversed>> {
     let mut ctx = member_ctx(tx, region, member_id).await?;
-    let row = tx
-        .query_opt(
-            "SELECT member_id, lot_id, points, reversed FROM earns WHERE source = $1 AND booking_ref = $2",
-            &[&req.source.as_str(), &req.booking_ref.as_str()],
-        )
-        .await?
-        .filter(|row| row.get::<_, Uuid>(0) == member_id)
-        .ok_or_else(|| {
-            ApiError::not_found("earn_not_found", "this member has no earn for this booking")
-        })?;
-    let (lot_id, earned, reversed): (Uuid, i64, i64) = (row.get(1), row.get(2), row.get(3));
-    let reversible = earned - reversed;
-    if reversible == 0 {
-        return Err(
-            ApiError::conflict("already_reversed", "this earn has been fully reversed").into(),
-        );
-    }
-    let requested = req.points.map_or(reversible, Points::get);
-    if requested > reversible {
-        return Err(ApiError::unprocessable(
-            "reversal_exceeds_earn",
-            format!("at most {reversible} points of this earn can still be reversed"),
-        )
-        .with_field("points")
-        .into());
-    }
-    // A booking cancelled before its points vested: they leave `pending` from their own lot,
-    // never having counted towards lifetime or qualifying points.
+    let (lot_id, requested) = reversible_earn(tx, member_id, req).await?;
     let pending = tx
         .query_opt(
             "SELECT remaining FROM lots WHERE id = $1 AND vests_at IS NOT NULL",
@@ -337,58 +350,29 @@ async fn reverse_unit(
         )
         .await?
         .map(|r| r.get::<_, i64>(0));
-    let (deltas, clawed_back, taken) = match pending {
-        Some(remaining) => {
-            let taken = vec![lots::Allocation {
-                lot: lot_id,
-                points: requested.min(remaining),
-            }];
-            lots::adjust(tx, &taken, -1).await?;
-            (
-                Deltas {
-                    pending: -requested.min(remaining),
-                    ..Deltas::default()
-                },
-                requested.min(remaining),
-                taken,
-            )
-        }
-        None => {
-            let clawed_back = requested.min(ctx.balance.available);
-            let taken = lots::consume(tx, member_id, clawed_back, Some(lot_id)).await?;
-            // The reversed points stop qualifying now, so they must not age out again later.
-            tx.write(
-                "UPDATE lots SET qualifying = GREATEST(qualifying - $2, 0) WHERE id = $1",
-                super::tx::params![lot_id, requested],
-            )
-            .await?;
-            let qualifying = requested.min(ctx.balance.qualifying);
-            let deltas = Deltas {
-                available: -clawed_back,
-                lifetime: -requested,
-                qualifying: -qualifying,
-                ..Deltas::default()
-            };
-            (deltas, clawed_back, taken)
-        }
+    let clawback = match pending {
+        Some(remaining) => claw_back_pending(tx, lot_id, requested, remaining).await?,
+        None => claw_back_available(tx, &ctx, lot_id, requested).await?,
     };
-    let shortfall = requested - clawed_back;
+    let shortfall = requested - clawback.clawed_back;
     let now = now_micros();
-    let entry = ctx
-        .append(
-            tx,
-            now,
-            Draft {
-                kind: EntryKind::Reverse,
-                deltas,
-                reason: if pending.is_some() { "booking cancelled before vesting" } else { "booking refunded" },
-                source: Some(req.source.as_str()),
-                reference: Some(req.booking_ref.as_str()),
-                hold_id: None,
-                details: json!({ "reversed": requested, "clawed_back": clawed_back, "shortfall": shortfall, "lots": taken }),
-            },
-        )
-        .await?;
+    let details = to_json(&ReversalDetails {
+        reversed: requested,
+        clawed_back: clawback.clawed_back,
+        shortfall,
+        lots: &clawback.taken,
+    })?;
+    let reason = if pending.is_some() {
+        "booking cancelled before vesting"
+    } else {
+        "booking refunded"
+    };
+    let draft = Draft {
+        source: Some(req.source.as_str()),
+        reference: Some(req.booking_ref.as_str()),
+        ..Draft::new(EntryKind::Reverse, clawback.deltas, reason, details)
+    };
+    let entry = ctx.append(tx, now, draft).await?;
     tx.write(
         "UPDATE earns SET reversed = reversed + $3 WHERE source = $1 AND booking_ref = $2",
         super::tx::params![
@@ -399,20 +383,24 @@ async fn reverse_unit(
     )
     .await?;
     ctx.write_balance(tx, now).await?;
-    let body = to_body(&Reversed {
+    let reversed = Reversed {
         entry_id: entry.id,
         member_id,
         reversed: requested,
-        clawed_back,
+        clawed_back: clawback.clawed_back,
         shortfall,
         balance: balance_after(&ctx.balance),
-    });
-    Ok(Output {
-        status: StatusCode::CREATED,
-        body,
-        home_region: ctx.home_region,
-        replayed: false,
-    })
+    };
+    Ok(Outcome::new(reversed, ctx.home_region))
+}
+
+/// The details of a reversal's ledger entry.
+#[derive(serde::Serialize)]
+struct ReversalDetails<'a> {
+    reversed: i64,
+    clawed_back: i64,
+    shortfall: i64,
+    lots: &'a [lots::Allocation],
 }
 
 impl Db {
@@ -421,10 +409,10 @@ impl Db {
         region: &str,
         member_id: Uuid,
         idem: &IdemRequest,
-        req: EarnRequest,
+        req: Booking,
         programme: Arc<Programme>,
         windows: EarnWindows,
-    ) -> Result<Stored> {
+    ) -> Result<Committed<Earned>> {
         let _queue = self.member_lock(member_id).await;
         // Earns that may draw on a campaign budget also queue per campaign: the budget row is
         // shared by every member, and queueing here spares SERIALIZABLE the retries.
@@ -452,7 +440,7 @@ impl Db {
         member_id: Uuid,
         idem: &IdemRequest,
         req: ReverseRequest,
-    ) -> Result<Stored> {
+    ) -> Result<Committed<Reversed>> {
         let _queue = self.member_lock(member_id).await;
         self.mutate("reverse", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());

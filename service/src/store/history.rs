@@ -36,6 +36,31 @@ pub struct EntryView {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns an [`EntryView`] reads, in order.
+pub(super) const ENTRY_COLUMNS: &str = "id, seq, kind, available_delta, pending_delta, held_delta, reason, source, reference, \
+     hold_id, details, written_in, created_at";
+
+impl EntryView {
+    /// An entry from a row of [`ENTRY_COLUMNS`].
+    pub(super) fn from_row(r: &tokio_postgres::Row) -> Self {
+        Self {
+            entry_id: r.get(0),
+            seq: r.get(1),
+            kind: r.get(2),
+            points: r.get(3),
+            pending_delta: r.get(4),
+            held_delta: r.get(5),
+            reason: r.get(6),
+            source: r.get(7),
+            reference: r.get(8),
+            hold_id: r.get(9),
+            details: r.get(10),
+            region: r.get(11),
+            created_at: r.get(12),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryPage {
     pub entries: Vec<EntryView>,
@@ -68,24 +93,7 @@ impl Db {
                 &[&member_id, &before.unwrap_or(i64::MAX), &(limit + 1)],
             )
             .await?;
-        let mut entries: Vec<EntryView> = rows
-            .iter()
-            .map(|r| EntryView {
-                entry_id: r.get(0),
-                seq: r.get(1),
-                kind: r.get(2),
-                points: r.get(3),
-                pending_delta: r.get(4),
-                held_delta: r.get(5),
-                reason: r.get(6),
-                source: r.get(7),
-                reference: r.get(8),
-                hold_id: r.get(9),
-                details: r.get(10),
-                region: r.get(11),
-                created_at: r.get(12),
-            })
-            .collect();
+        let mut entries: Vec<EntryView> = rows.iter().map(EntryView::from_row).collect();
         let more = entries.len() as i64 > limit;
         entries.truncate(limit as usize);
         let next_cursor = more

@@ -4,28 +4,34 @@
 //! Transitions: active → captured | voided | expired. Every other transition is a 409
 //! `hold_not_active` naming the hold's state; capturing more than held is a 422.
 
-use axum::http::StatusCode;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
 use super::earn::balance_after;
-use super::idempotency::Output;
+use super::idempotency::Outcome;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
-use super::redeem::ensure_available;
+use super::redeem::{discount, ensure_available, spend_details};
 use super::tx::{Tx, settle_pair};
-use super::{Db, IdemRequest, Stored, now_micros};
-use crate::api::{Held, HoldEnded, HoldState, to_body};
-use crate::domain::{Points, Reference};
-use crate::error::{ApiError, Error, Result};
+use super::{Committed, Db, IdemRequest, now_micros};
+use crate::api::{Held, HoldEnded, HoldState};
+use crate::domain::hold_status::UnknownHoldStatus;
+use crate::domain::valuation::Checkout;
+use crate::domain::{HoldStatus, Points, Programme, Reference, Refusal};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
     pub points: Points,
     pub reference: Reference,
     pub ttl: Duration,
+    /// The booking the points are held for: the redemption rules apply and the discount is
+    /// recorded.
+    pub checkout: Option<Checkout>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,7 +43,7 @@ pub struct CaptureRequest {
 struct HoldRow {
     id: Uuid,
     points: i64,
-    state: String,
+    state: HoldStatus,
     expires_at: DateTime<Utc>,
     allocations: Vec<Allocation>,
 }
@@ -49,18 +55,19 @@ async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRo
             &[&hold_id, &member_id],
         )
         .await?
-        .ok_or_else(|| ApiError::not_found("hold_not_found", "this member has no such hold"))?;
+        .ok_or(Refusal::HoldNotFound)?;
     let allocations = serde_json::from_value(row.get(3)).map_err(|e| {
-        tracing::error!(%hold_id, error = %e, "stored hold allocations are unreadable");
-        ApiError::conflict(
-            "ledger_inconsistent",
-            "the hold's allocations are unreadable; run the audit",
-        )
+        Error::Invariant(format!(
+            "hold {hold_id}'s stored allocations are unreadable: {e}"
+        ))
     })?;
     Ok(HoldRow {
         id: hold_id,
         points: row.get(0),
-        state: row.get(1),
+        state: row
+            .get::<_, &str>(1)
+            .parse()
+            .map_err(|e: UnknownHoldStatus| Error::Invariant(e.to_string()))?,
         expires_at: row.get(2),
         allocations,
     })
@@ -81,12 +88,11 @@ async fn member_and_hold(
 }
 
 fn ensure_active(hold: &HoldRow) -> Result<()> {
-    if hold.state != "active" {
-        return Err(
-            ApiError::conflict("hold_not_active", format!("the hold is {}", hold.state))
-                .with_details(json!({ "state": hold.state }))
-                .into(),
-        );
+    if hold.state != HoldStatus::Active {
+        return Err(Refusal::HoldNotActive {
+            state: hold.state.as_str().to_owned(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -94,13 +100,13 @@ fn ensure_active(hold: &HoldRow) -> Result<()> {
 async fn set_state(
     tx: &Tx<'_>,
     hold_id: Uuid,
-    state: &str,
+    state: HoldStatus,
     captured: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.write(
         "UPDATE holds SET state = $2, captured = $3, updated_at = $4 WHERE id = $1",
-        super::tx::params![hold_id, state.to_owned(), captured, now],
+        super::tx::params![hold_id, state.as_str(), captured, now],
     )
     .await
 }
@@ -132,7 +138,7 @@ async fn release(
                     ..Deltas::default()
                 },
                 reason,
-                json!({ "lots": allocations }),
+                lots::details(allocations),
             )
         },
     )
@@ -145,9 +151,11 @@ async fn hold_unit(
     region: &str,
     member_id: Uuid,
     req: &HoldRequest,
-) -> Result<Output> {
+    programme: &Programme,
+) -> Result<Outcome<Held>> {
     let mut ctx = member_ctx(tx, region, member_id).await?;
     ensure_available(&ctx, req.points)?;
+    let discount = discount(programme, req.checkout.as_ref(), ctx.tier, req.points)?;
     let points = req.points.get();
     let taken = lots::consume(tx, member_id, points, None).await?;
     let now = now_micros();
@@ -167,7 +175,7 @@ async fn hold_unit(
             source: None,
             reference: Some(req.reference.as_str()),
             hold_id: Some(hold_id),
-            details: json!({ "lots": taken }),
+            details: spend_details(&taken, discount.as_ref())?,
         },
     )
     .await?;
@@ -187,7 +195,7 @@ async fn hold_unit(
     )
     .await?;
     ctx.write_balance(tx, now).await?;
-    let body = to_body(&Held {
+    let held = Held {
         hold_id,
         member_id,
         points,
@@ -195,13 +203,9 @@ async fn hold_unit(
         state: HoldState::Active,
         expires_at,
         balance: balance_after(&ctx.balance),
-    });
-    Ok(Output {
-        status: StatusCode::CREATED,
-        body,
-        home_region: ctx.home_region,
-        replayed: false,
-    })
+        discount,
+    };
+    Ok(Outcome::new(held, ctx.home_region))
 }
 
 async fn capture_unit(
@@ -210,21 +214,16 @@ async fn capture_unit(
     member_id: Uuid,
     hold_id: Uuid,
     req: &CaptureRequest,
-) -> Result<Output> {
+) -> Result<Outcome<HoldEnded>> {
     let (mut ctx, hold) = member_and_hold(tx, region, member_id, hold_id).await?;
     ensure_active(&hold)?;
     let now = now_micros();
     if hold.expires_at <= now {
-        return Err(ApiError::conflict("hold_expired", "the hold has expired").into());
+        return Err(Refusal::HoldExpired.into());
     }
     let captured = req.points.map_or(hold.points, Points::get);
     if captured > hold.points {
-        return Err(ApiError::unprocessable(
-            "capture_exceeds_hold",
-            format!("the hold is for {} points", hold.points),
-        )
-        .with_field("points")
-        .into());
+        return Err(Refusal::CaptureExceedsHold { held: hold.points }.into());
     }
     let (kept, released_lots) = lots::split_release(&hold.allocations, captured);
     ctx.append(
@@ -239,7 +238,7 @@ async fn capture_unit(
                     ..Deltas::default()
                 },
                 "hold captured",
-                json!({ "lots": kept }),
+                lots::details(&kept),
             )
         },
     )
@@ -253,30 +252,25 @@ async fn capture_unit(
         now,
     )
     .await?;
-    set_state(tx, hold_id, "captured", captured, now).await?;
+    set_state(tx, hold_id, HoldStatus::Captured, captured, now).await?;
     ctx.write_balance(tx, now).await?;
-    let body = to_body(&HoldEnded {
+    let ended = HoldEnded {
         hold_id,
         member_id,
         state: HoldState::Captured,
         captured: Some(captured),
         released,
         balance: balance_after(&ctx.balance),
-    });
-    Ok(Output {
-        status: StatusCode::OK,
-        body,
-        home_region: ctx.home_region,
-        replayed: false,
-    })
+    };
+    Ok(Outcome::new(ended, ctx.home_region))
 }
 
-/// Voids an active hold (`state` "voided"), or expires it (`state` "expired").
+/// Voids an active hold ([`HoldStatus::Voided`]), or expires it ([`HoldStatus::Expired`]).
 async fn end_hold(
     tx: &Tx<'_>,
     ctx: &mut MemberCtx,
     hold: &HoldRow,
-    state: &str,
+    state: HoldStatus,
     reason: &str,
 ) -> Result<i64> {
     ensure_active(hold)?;
@@ -287,23 +281,23 @@ async fn end_hold(
     Ok(released)
 }
 
-async fn void_unit(tx: &Tx<'_>, region: &str, member_id: Uuid, hold_id: Uuid) -> Result<Output> {
+async fn void_unit(
+    tx: &Tx<'_>,
+    region: &str,
+    member_id: Uuid,
+    hold_id: Uuid,
+) -> Result<Outcome<HoldEnded>> {
     let (mut ctx, hold) = member_and_hold(tx, region, member_id, hold_id).await?;
-    let released = end_hold(tx, &mut ctx, &hold, "voided", "hold voided").await?;
-    let body = to_body(&HoldEnded {
+    let released = end_hold(tx, &mut ctx, &hold, HoldStatus::Voided, "hold voided").await?;
+    let ended = HoldEnded {
         hold_id,
         member_id,
         state: HoldState::Voided,
         captured: None,
         released,
         balance: balance_after(&ctx.balance),
-    });
-    Ok(Output {
-        status: StatusCode::OK,
-        body,
-        home_region: ctx.home_region,
-        replayed: false,
-    })
+    };
+    Ok(Outcome::new(ended, ctx.home_region))
 }
 
 impl Db {
@@ -313,11 +307,12 @@ impl Db {
         member_id: Uuid,
         idem: &IdemRequest,
         req: HoldRequest,
-    ) -> Result<Stored> {
+        programme: Arc<Programme>,
+    ) -> Result<Committed<Held>> {
         let _queue = self.member_lock(member_id).await;
         self.mutate("hold", idem, |tx| {
-            let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { hold_unit(tx, &region, member_id, &req).await })
+            let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());
+            Box::pin(async move { hold_unit(tx, &region, member_id, &req, &programme).await })
         })
         .await
     }
@@ -329,7 +324,7 @@ impl Db {
         hold_id: Uuid,
         idem: &IdemRequest,
         req: CaptureRequest,
-    ) -> Result<Stored> {
+    ) -> Result<Committed<HoldEnded>> {
         let _queue = self.member_lock(member_id).await;
         self.mutate("capture", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
@@ -344,7 +339,7 @@ impl Db {
         member_id: Uuid,
         hold_id: Uuid,
         idem: &IdemRequest,
-    ) -> Result<Stored> {
+    ) -> Result<Committed<HoldEnded>> {
         let _queue = self.member_lock(member_id).await;
         self.mutate("void", idem, |tx| {
             let region = region.to_owned();
@@ -382,15 +377,15 @@ impl Db {
                     Box::pin(async move {
                         let (mut ctx, hold) =
                             member_and_hold(tx, &region, member_id, hold_id).await?;
-                        end_hold(tx, &mut ctx, &hold, "expired", "hold expired").await
+                        end_hold(tx, &mut ctx, &hold, HoldStatus::Expired, "hold expired").await
                     })
                 })
                 .await;
             match outcome {
                 Ok(_) => expired += 1,
                 // Ended by someone else, or a member this region does not serve.
-                Err(Error::Api(e)) => {
-                    tracing::debug!(%hold_id, code = e.code, "hold not expired here")
+                Err(Error::Refused(r)) => {
+                    tracing::debug!(%hold_id, code = r.code(), "hold not expired here")
                 }
                 Err(e) => return Err(e),
             }

@@ -3,13 +3,14 @@
 //! Each mutating request carries a key: the client's `Idempotency-Key`, or one the service
 //! makes up when the client sent none (so that an ambiguous commit can still be resolved).
 //! The record, with a hash of the request and the response, is written in the same
-//! transaction as the mutation. A replay gets the stored response; the same key with a
-//! different request is refused with 409. Refusals (4xx) are not stored: nothing was
-//! written, so the retried request is simply evaluated again.
+//! transaction as the mutation. A replay gets the stored response, deserialized back into
+//! the unit's typed outcome; the same key with a different request is refused. Refusals are
+//! not stored: nothing was written, so the retried request is simply evaluated again.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -17,7 +18,8 @@ use uuid::Uuid;
 use super::ledger::canonical_json;
 use super::tx::Tx;
 use super::{Db, now_micros};
-use crate::error::{ApiError, Error, Result};
+use crate::domain::Refusal;
+use crate::error::{Error, Result};
 
 /// How many times an ambiguous commit is resolved and the work re-run before giving up.
 const MAX_AMBIGUITY_ROUNDS: u32 = 3;
@@ -50,27 +52,46 @@ impl IdemRequest {
 
 /// What a unit of work answers, before it is stored.
 #[derive(Debug, Clone)]
-pub struct Output {
-    pub status: StatusCode,
-    pub body: Value,
+pub struct Outcome<T> {
+    pub value: T,
     /// Where the record lives (REGIONAL BY ROW on CockroachDB).
     pub home_region: String,
     /// The unit answered from an earlier write (e.g. a booking already earned).
     pub replayed: bool,
 }
 
-/// A response as the handler sends it.
+impl<T> Outcome<T> {
+    /// A fresh write's outcome, its record homed with the member in `home_region`.
+    pub fn new(value: T, home_region: String) -> Self {
+        Self {
+            value,
+            home_region,
+            replayed: false,
+        }
+    }
+}
+
+/// A committed write's outcome, fresh or replayed from its idempotency record.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stored {
-    pub status: StatusCode,
-    pub body: Value,
+pub struct Committed<T> {
+    pub value: T,
     pub replayed: bool,
 }
 
-async fn lookup(tx: &Tx<'_>, idem: &IdemRequest) -> Result<Option<Stored>> {
+/// Reads a stored response back into its type. One that does not read is the service's
+/// fault (a record written by an incompatible version), never the caller's.
+pub(super) fn stored_value<T: DeserializeOwned>(what: &str, json: Value) -> Result<T> {
+    serde_json::from_value(json)
+        .map_err(|e| Error::Invariant(format!("stored {what} response is unreadable: {e}")))
+}
+
+async fn lookup<T: DeserializeOwned>(
+    tx: &Tx<'_>,
+    idem: &IdemRequest,
+) -> Result<Option<Committed<T>>> {
     let Some(row) = tx
         .query_opt(
-            "SELECT request_hash, status, response FROM idempotency_keys WHERE key = $1",
+            "SELECT request_hash, response FROM idempotency_keys WHERE key = $1",
             &[&idem.key],
         )
         .await?
@@ -79,38 +100,40 @@ async fn lookup(tx: &Tx<'_>, idem: &IdemRequest) -> Result<Option<Stored>> {
     };
     let hash: Vec<u8> = row.get(0);
     if hash != idem.hash {
-        return Err(ApiError::conflict(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        )
-        .into());
+        return Err(Refusal::IdempotencyKeyReused.into());
     }
-    let status = u16::try_from(row.get::<_, i32>(1))
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    Ok(Some(Stored {
-        status,
-        body: row.get(2),
+    Ok(Some(Committed {
+        value: stored_value("idempotent", row.get(1))?,
         replayed: true,
     }))
 }
 
 /// Queues the record; it goes out with the COMMIT.
-async fn store(tx: &Tx<'_>, idem: &IdemRequest, out: &Output, now: DateTime<Utc>) -> Result<()> {
+async fn store(
+    tx: &Tx<'_>,
+    idem: &IdemRequest,
+    home_region: &str,
+    response: Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
     tx.write(
-        "INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO idempotency_keys (key, home_region, request_hash, response, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
         super::tx::params![
             idem.key.clone(),
-            out.home_region.clone(),
+            home_region.to_owned(),
             idem.hash.clone(),
-            i32::from(out.status.as_u16()),
-            out.body.clone(),
+            response,
             now,
         ],
     )
     .await
+}
+
+/// A typed outcome as JSON, for the idempotency record (and the earn record).
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::Invariant(format!("a response failed to serialize: {e}")))
 }
 
 impl Db {
@@ -118,14 +141,15 @@ impl Db {
     ///
     /// `unit` is called once per attempt and must return a future that borrows only the
     /// connection: everything else it needs is cloned in.
-    pub async fn mutate<F>(
+    pub async fn mutate<T, F>(
         &self,
         operation: &'static str,
         idem: &IdemRequest,
         unit: F,
-    ) -> Result<Stored>
+    ) -> Result<Committed<T>>
     where
-        F: for<'c> Fn(&'c Tx<'c>) -> BoxFuture<'c, Result<Output>>,
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: for<'c> Fn(&'c Tx<'c>) -> BoxFuture<'c, Result<Outcome<T>>>,
     {
         for _ in 0..MAX_AMBIGUITY_ROUNDS {
             let outcome = self
@@ -141,9 +165,7 @@ impl Db {
                         // another residency group) wins over a replay: a stored response is
                         // the member's data too, and the serving region replays it alike.
                         let out = match out {
-                            Err(Error::Api(e)) if e.status == StatusCode::MISDIRECTED_REQUEST => {
-                                return Err(e.into());
-                            }
+                            Err(e) if e.is_wrong_region() => return Err(e),
                             other => other,
                         };
                         if let Some(stored) = found? {
@@ -151,10 +173,16 @@ impl Db {
                             return Ok(stored);
                         }
                         let out = out?;
-                        store(tx, &idem, &out, now_micros()).await?;
-                        Ok(Stored {
-                            status: out.status,
-                            body: out.body,
+                        store(
+                            tx,
+                            &idem,
+                            &out.home_region,
+                            to_json(&out.value)?,
+                            now_micros(),
+                        )
+                        .await?;
+                        Ok(Committed {
+                            value: out.value,
                             replayed: out.replayed,
                         })
                     })
@@ -167,11 +195,11 @@ impl Db {
             let resolved = self
                 .serializable("resolve_ambiguous", |tx| {
                     let idem = idem.clone();
-                    Box::pin(async move { lookup(tx, &idem).await })
+                    Box::pin(async move { lookup::<T>(tx, &idem).await })
                 })
                 .await?;
             if let Some(stored) = resolved.flatten() {
-                return Ok(Stored {
+                return Ok(Committed {
                     replayed: false,
                     ..stored
                 });
@@ -181,11 +209,6 @@ impl Db {
                 "ambiguous commit did not happen; running the work again"
             );
         }
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "commit_unknown",
-            "the outcome of the write is unknown; retry with the same Idempotency-Key",
-        )
-        .into())
+        Err(Error::CommitUnknown)
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::context::{Balance, MemberCtx};
 use super::tx::Tx;
-use crate::error::{ApiError, Result};
+use crate::error::{Error, Result};
 
 /// The kinds of movement, as stored in `ledger_entries.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,23 +224,15 @@ pub fn canonical_json(value: &Value) -> String {
 
 fn apply(balance: &mut Balance, d: Deltas) -> Result<()> {
     let add = |current: i64, delta: i64, column: &str| -> Result<i64> {
-        let next = current.checked_add(delta).ok_or_else(|| {
-            ApiError::unprocessable("points_overflow", format!("{column} would overflow"))
-        })?;
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| Error::Invariant(format!("{column} would overflow")))?;
         // Every caller checks its own preconditions first; reaching this is a bug that must
         // not be written, so refuse loudly rather than let the CHECK constraint decide.
         if next < 0 {
-            tracing::error!(
-                column,
-                current,
-                delta,
-                "refusing a movement that would go negative"
-            );
-            return Err(ApiError::unprocessable(
-                "insufficient_points",
-                format!("{column} would go negative"),
-            )
-            .into());
+            return Err(Error::Invariant(format!(
+                "refusing a movement of {delta} that would take {column} ({current}) negative"
+            )));
         }
         Ok(next)
     };

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tx::Tx;
-use crate::error::{ApiError, Result};
+use crate::error::{Error, Result};
 
 /// Lots read per round trip while collecting points to consume.
 const CONSUME_BATCH: i64 = 256;
@@ -17,6 +17,12 @@ const CONSUME_BATCH: i64 = 256;
 pub struct Allocation {
     pub lot: Uuid,
     pub points: i64,
+}
+
+/// The details of an entry that moved points out of or back into `lots`:
+/// `{"lots": [{"lot", "points"}, ...]}`.
+pub fn details(lots: &[Allocation]) -> serde_json::Value {
+    serde_json::json!({ "lots": lots })
 }
 
 /// A lot about to be created by an earn.
@@ -105,12 +111,9 @@ pub async fn consume(
         if rows.len() < CONSUME_BATCH as usize && needed > 0 {
             // The balance said the points were there but the lots disagree: the invariant
             // `lots = available` is broken. Refuse the write instead of papering over it.
-            tracing::error!(%member_id, needed, "lots do not cover the available balance");
-            return Err(ApiError::conflict(
-                "ledger_inconsistent",
-                "lots do not cover the balance; run the audit",
-            )
-            .into());
+            return Err(Error::Invariant(format!(
+                "lots of member {member_id} do not cover the available balance ({needed} points short); run the audit"
+            )));
         }
     }
     adjust(tx, &taken, -1).await?;

@@ -1,20 +1,20 @@
 //! Enrolment and the member and balance reads.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::ClientWrapper;
-use serde::Serialize;
-use serde_json::json;
+use loyalty_crds::common::Tier;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::context::{RegionRow, check_serves, region_row};
-use super::idempotency::Output;
+use super::idempotency::Outcome;
 use super::ledger::genesis_hash;
 use super::tx::{Tx, settle_pair};
-use super::{Db, IdemRequest, Stored, now_micros};
-use crate::domain::{CountryCode, ExternalId, schema};
-use crate::error::{ApiError, Result};
+use super::{Committed, Db, IdemRequest, now_micros};
+use crate::domain::{CountryCode, ExternalId, Reference, Refusal, parse_tier, schema};
+use crate::error::Result;
 
 /// The window of the balance's `expiring_soon` figure.
 pub const EXPIRING_SOON_DAYS: i64 = 30;
@@ -23,9 +23,19 @@ pub const EXPIRING_SOON_DAYS: i64 = 30;
 pub struct EnrolRequest {
     pub external_id: ExternalId,
     pub country: CountryCode,
+    /// Opaque identity hints, stored only as hashes (see `activities::referral`).
+    pub identity_hints: Vec<Reference>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// A hint as stored: SHA-256 under a fixed label, so the raw hint is never kept.
+fn hint_hash(hint: &Reference) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"loyalty-identity-hint:");
+    h.update(hint.as_str().as_bytes());
+    h.finalize().to_vec()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = Member)]
 pub struct MemberView {
     pub member_id: Uuid,
@@ -36,7 +46,7 @@ pub struct MemberView {
     pub home_region: String,
     pub residency_group: String,
     #[schema(schema_with = schema::tier)]
-    pub tier: String,
+    pub tier: Tier,
     pub created_at: DateTime<Utc>,
 }
 
@@ -50,7 +60,7 @@ pub struct BalanceView {
     pub lifetime: i64,
     pub qualifying: i64,
     #[schema(schema_with = schema::tier)]
-    pub tier: String,
+    pub tier: Tier,
     /// Points of lots expiring within the next 30 days.
     pub expiring_soon: i64,
     pub expiring_soon_days: i64,
@@ -63,11 +73,14 @@ fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Re
             residency_group,
             enforce_fence: true,
         }),
-        _ => Err(ApiError::region_unknown(region).into()),
+        _ => Err(Refusal::RegionUnknown {
+            region: region.to_owned(),
+        }
+        .into()),
     }
 }
 
-async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Output> {
+async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Outcome<MemberView>> {
     // The fence, the country's home and an existing member are read in one round trip.
     let (me, home, existing) = tokio::join!(
         region_row(tx, region),
@@ -89,35 +102,27 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
         }
     );
     let (((me, _epoch), home), existing) = settle_pair(settle_pair(me, home), existing)?;
-    let row = home.ok_or_else(|| {
-        ApiError::unprocessable(
-            "unsupported_country",
-            "no region homes members from this country",
-        )
-        .with_field("country")
-    })?;
+    let row = home.ok_or(Refusal::UnsupportedCountry)?;
     let (home_region, group): (String, String) = (row.get(0), row.get(1));
     check_serves(&me, &group, row.get(2), row.get(3))?;
     if let Some(row) = existing {
-        let id: Uuid = row.get(0);
-        return Err(
-            ApiError::conflict("member_exists", "a member with this external_id exists")
-                .with_field("external_id")
-                .with_details(json!({ "member_id": id }))
-                .into(),
-        );
+        return Err(Refusal::MemberExists {
+            member_id: row.get(0),
+        }
+        .into());
     }
     let now = now_micros();
     let id = Uuid::new_v4();
     tx.write(
         "INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'basic', $6)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         super::tx::params![
             id,
             req.external_id.as_str().to_owned(),
             req.country.as_str().to_owned(),
             home_region.clone(),
             group.clone(),
+            Tier::Basic.as_str(),
             now,
         ],
     )
@@ -134,21 +139,24 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
         ],
     )
     .await?;
+    for hint in &req.identity_hints {
+        tx.write(
+            "INSERT INTO member_identity_hints (member_id, home_region, hint_hash) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            super::tx::params![id, home_region.clone(), hint_hash(hint)],
+        )
+        .await?;
+    }
     let view = MemberView {
         member_id: id,
         external_id: req.external_id.as_str().to_owned(),
         country: req.country.as_str().to_owned(),
         home_region: home_region.clone(),
         residency_group: group,
-        tier: "basic".to_owned(),
+        tier: Tier::Basic,
         created_at: now,
     };
-    Ok(Output {
-        status: StatusCode::CREATED,
-        body: crate::api::to_body(&view),
-        home_region,
-        replayed: false,
-    })
+    Ok(Outcome::new(view, home_region))
 }
 
 /// Reads a member this instance may serve (404 if unknown, 421 if served elsewhere).
@@ -170,7 +178,7 @@ pub(super) async fn member_on(
     let row = client
         .query_opt(&stmt, &[&member_id, &region])
         .await?
-        .ok_or_else(ApiError::member_not_found)?;
+        .ok_or(Refusal::MemberNotFound)?;
     let me = region_from(row.get(8), row.get(9), region)?;
     let group: String = row.get(3);
     check_serves(&me, &group, row.get(6), row.get(7))?;
@@ -180,7 +188,7 @@ pub(super) async fn member_on(
         country: row.get(1),
         home_region: row.get(2),
         residency_group: group,
-        tier: row.get(4),
+        tier: parse_tier(row.get::<_, &str>(4))?,
         created_at: row.get(5),
     })
 }
@@ -191,7 +199,7 @@ impl Db {
         region: &str,
         idem: &IdemRequest,
         req: EnrolRequest,
-    ) -> Result<Stored> {
+    ) -> Result<Committed<MemberView>> {
         self.mutate("enrol", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());
             Box::pin(async move { enrol_unit(tx, &region, &req).await })
@@ -224,13 +232,13 @@ impl Db {
         let row = client
             .query_opt(&stmt, &[&member_id, &region, &soon])
             .await?
-            .ok_or_else(ApiError::member_not_found)?;
+            .ok_or(Refusal::MemberNotFound)?;
         let me = region_from(row.get(10), row.get(11), region)?;
         let group: String = row.get(0);
         check_serves(&me, &group, row.get(1), row.get(2))?;
         Ok(BalanceView {
             member_id,
-            tier: row.get(3),
+            tier: parse_tier(row.get::<_, &str>(3))?,
             available: row.get(4),
             pending: row.get(5),
             held: row.get(6),

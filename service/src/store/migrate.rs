@@ -41,6 +41,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "failover",
         include_str!("../../migrations/0006_failover.sql"),
     ),
+    (
+        7,
+        "typed_responses",
+        include_str!("../../migrations/0007_typed_responses.sql"),
+    ),
+    (
+        8,
+        "redemption_rules",
+        include_str!("../../migrations/0008_redemption_rules.sql"),
+    ),
+    (
+        9,
+        "activities",
+        include_str!("../../migrations/0009_activities.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

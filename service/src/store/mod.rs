@@ -3,13 +3,16 @@
 //!
 //! Every write runs through [`Db::mutate`]: one SERIALIZABLE transaction that checks the
 //! region fence and the member's residency, replays or refuses a reused Idempotency-Key,
-//! performs the unit of work and stores its response, retried as a whole on serialization
-//! failures.
+//! performs the unit of work and stores its typed outcome, retried as a whole on
+//! serialization failures. Units answer typed outcomes and [`Refusal`](crate::domain::Refusal)s;
+//! `routes/` alone turns them into HTTP.
 
+pub mod activities;
 pub mod audit;
-pub mod caps;
+mod caps;
 mod context;
 mod earn;
+mod export;
 pub mod history;
 mod holds;
 mod idempotency;
@@ -20,19 +23,22 @@ mod members;
 pub mod migrate;
 mod programme;
 mod redeem;
+mod redemption;
 pub mod seed;
+pub mod statement;
 pub mod sweeps;
 mod tiers;
 mod transfer;
 mod tx;
 
 pub use context::MemberCtx;
-pub use earn::{EarnRequest, EarnWindows, ReverseRequest, parse_tier, plan_earn};
+pub use earn::{EarnWindows, ReverseRequest};
+pub use export::Chunk;
 pub use history::HistoryPage;
 pub use holds::{CaptureRequest, HoldRequest};
-pub use idempotency::{IdemRequest, Stored};
+pub use idempotency::{Committed, IdemRequest};
 pub use members::{BalanceView, EnrolRequest, MemberView, RegionInfo};
-pub use programme::{Programme, ProgrammeCache};
+pub use programme::ProgrammeCache;
 pub use redeem::RedeemRequest;
 pub use transfer::TransferRequest;
 pub use tx::Db;

@@ -13,22 +13,12 @@ use loyalty_crds::common::Tier;
 
 use crate::domain::earn::CurrencyRate;
 use crate::domain::rules::{CampaignEntry, TierLadder, TierRule};
-use crate::domain::{EarnRates, parse_product};
+use crate::domain::{EarnRates, Programme, parse_product};
 use crate::error::Result;
 
 /// Bounds on stored rates that keep the earn calculation far inside `i128`.
 const MAX_EUR_RATE_PPM: i64 = 1_000_000_000_000;
 const MAX_POINTS_PER_EUR_MILLI: i64 = 1_000_000;
-
-/// Everything the earn rules read, as of one poll.
-#[derive(Debug, Clone, Default)]
-pub struct Programme {
-    pub rates: EarnRates,
-    pub tiers: TierLadder,
-    pub campaigns: Vec<CampaignEntry>,
-    /// The campaign set's version; `None` before the operator wrote any.
-    pub campaigns_version: Option<i64>,
-}
 
 #[derive(Clone, Default)]
 pub struct ProgrammeCache(Arc<RwLock<Arc<Programme>>>);
@@ -59,6 +49,8 @@ impl ProgrammeCache {
         let next = Programme {
             rates: load_rates(client).await?,
             tiers: load_tiers(client).await?,
+            redemption: super::redemption::load(client).await?,
+            activities: super::activities::rules::load(client).await?,
             campaigns,
             campaigns_version: version,
         };

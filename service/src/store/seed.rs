@@ -66,6 +66,28 @@ pub const TIERS: &[(&str, i32, i64, i64)] = &[
     ("genius", 3, 50_000, 2_000),
 ];
 
+/// (product, redeemable, minimum points, step, largest share of the price in basis points).
+pub const REDEMPTION_RULES: &[(&str, bool, i64, i64, i32)] = &[
+    ("hotel", true, 500, 100, 5_000),
+    ("flight", true, 1_000, 100, 3_000),
+    ("car", true, 500, 100, 5_000),
+    ("experience", false, 500, 100, 0),
+];
+
+/// (tier, value of one point in EUR × 10^6): a point is worth 1 cent, more for the top tiers.
+pub const POINT_VALUES: &[(&str, i64)] = &[("basic", 10_000), ("gold", 11_000), ("genius", 12_000)];
+
+/// A point cap: `None` for none.
+type Cap = Option<i64>;
+
+/// (activity, points, daily cap, monthly cap, lifetime cap, points for the referred member,
+/// days a streak needs).
+pub const ACTIVITY_RULES: &[(&str, i64, Cap, Cap, Cap, i64, i32)] = &[
+    ("referral", 1_000, None, Some(5_000), Some(20_000), 250, 0),
+    ("review", 50, Some(100), Some(500), None, 0, 0),
+    ("streak", 200, None, Some(800), None, 0, 7),
+];
+
 /// (member id, external id, country): the README's examples use these.
 pub const DEMO_MEMBERS: &[(u128, &str, &str)] = &[
     (
@@ -86,6 +108,14 @@ pub const DEMO_MEMBERS: &[(u128, &str, &str)] = &[
 ];
 
 pub async fn reference_data(client: &Client) -> Result<()> {
+    regions(client).await?;
+    rates(client).await?;
+    redemption_and_activities(client).await?;
+    tiers(client).await
+}
+
+/// The sandbox's regions, their first transitions and the countries they home.
+async fn regions(client: &Client) -> Result<()> {
     for (name, group, endpoint, countries) in REGIONS {
         client
             .execute(
@@ -113,6 +143,11 @@ pub async fn reference_data(client: &Client) -> Result<()> {
                 .await?;
         }
     }
+    Ok(())
+}
+
+/// Currencies and earn rates.
+async fn rates(client: &Client) -> Result<()> {
     for (code, exponent, rate) in CURRENCIES {
         client
             .execute(
@@ -129,6 +164,42 @@ pub async fn reference_data(client: &Client) -> Result<()> {
             )
             .await?;
     }
+    Ok(())
+}
+
+/// Redemption rules, point values and activity rules.
+async fn redemption_and_activities(client: &Client) -> Result<()> {
+    for (product, redeemable, min, step, share) in REDEMPTION_RULES {
+        client
+            .execute(
+                "INSERT INTO redemption_rules (product, redeemable, min_points, step_points, max_share_bp) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product) DO NOTHING",
+                &[product, redeemable, min, step, share],
+            )
+            .await?;
+    }
+    for (tier, value) in POINT_VALUES {
+        client
+            .execute(
+                "INSERT INTO point_values (tier, eur_micro_per_point) VALUES ($1, $2) ON CONFLICT (tier) DO NOTHING",
+                &[tier, value],
+            )
+            .await?;
+    }
+    for (kind, points, daily, monthly, lifetime, referred, streak) in ACTIVITY_RULES {
+        client
+            .execute(
+                "INSERT INTO activity_rules (kind, points, daily_cap, monthly_cap, lifetime_cap, referred_points, streak_days) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind) DO NOTHING",
+                &[kind, points, daily, monthly, lifetime, referred, streak],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The tier ladder.
+async fn tiers(client: &Client) -> Result<()> {
     for (name, rank, threshold, multiplier) in TIERS {
         client
             .execute(

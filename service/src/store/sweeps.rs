@@ -336,8 +336,8 @@ impl Db {
                     downgraded += u64::from(d);
                 }
                 Ok(None) => {}
-                Err(Error::Api(e)) => {
-                    tracing::debug!(%member_id, code = e.code, "qualifying not swept here")
+                Err(Error::Refused(r)) => {
+                    tracing::debug!(%member_id, code = r.code(), "qualifying not swept here")
                 }
                 Err(e) => return Err(e),
             }
@@ -393,8 +393,8 @@ impl Db {
                 Ok(n) => done += n.unwrap_or(0),
                 // Refused (this region is fenced, or the member is out of its reach):
                 // nothing was written; the region serving the member sweeps it.
-                Err(Error::Api(e)) => {
-                    tracing::debug!(%member_id, code = e.code, "lots not swept here")
+                Err(Error::Refused(r)) => {
+                    tracing::debug!(%member_id, code = r.code(), "lots not swept here")
                 }
                 Err(e) => return Err(e),
             }

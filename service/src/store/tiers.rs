@@ -4,7 +4,6 @@ use chrono::{DateTime, Duration, Utc};
 use loyalty_crds::common::Tier;
 
 use super::context::MemberCtx;
-use super::earn::parse_tier;
 use super::tx::Tx;
 use crate::domain::rules::TierLadder;
 use crate::error::Result;
@@ -20,7 +19,7 @@ pub async fn review(
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Tier>> {
-    let current = parse_tier(&ctx.tier)?;
+    let current = ctx.tier;
     let reached = ladder.tier_for(ctx.balance.qualifying);
     let since: Option<DateTime<Utc>> = tx
         .query_one(
@@ -63,7 +62,7 @@ pub async fn upgrade(
     ladder: &TierLadder,
     now: DateTime<Utc>,
 ) -> Result<Option<Tier>> {
-    let current = parse_tier(&ctx.tier)?;
+    let current = ctx.tier;
     let reached = ladder.tier_for(ctx.balance.qualifying);
     if reached <= current {
         return Ok(None);
@@ -98,7 +97,7 @@ async fn change_tier(
         super::tx::params![
             ctx.member_id,
             ctx.home_region.clone(),
-            ctx.tier.clone(),
+            ctx.tier.as_str(),
             to.as_str(),
             reason.to_owned(),
             ctx.balance.qualifying,

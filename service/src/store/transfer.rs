@@ -3,22 +3,21 @@
 //! residency groups. The recipient's new lots keep the expiry of the lots the points came
 //! from, so a transfer can never extend the life of points.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::context::member_ctx;
+use super::context::{MemberCtx, member_ctx};
 use super::earn::balance_after;
-use super::idempotency::Output;
+use super::idempotency::Outcome;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, NewLot};
 use super::redeem::ensure_available;
 use super::tx::Tx;
-use super::{Db, IdemRequest, Stored, now_micros};
-use crate::api::{Transferred, to_body};
-use crate::domain::{Points, Reference};
-use crate::error::{ApiError, Result};
+use super::{Committed, Db, IdemRequest, now_micros};
+use crate::api::Transferred;
+use crate::domain::{Points, Reference, Refusal};
+use crate::error::Result;
 
 #[derive(Debug, Clone)]
 pub struct TransferRequest {
@@ -45,101 +44,87 @@ async fn sent_today(tx: &Tx<'_>, member_id: Uuid, now: DateTime<Utc>) -> Result<
         .get(0))
 }
 
-async fn transfer_unit(
+/// Refuses what no read is needed to refuse: a transfer to oneself, or one over the
+/// per-transfer limit.
+fn check_request(from: Uuid, req: &TransferRequest) -> Result<()> {
+    if req.to == from {
+        return Err(Refusal::TransferToSelf.into());
+    }
+    if req.points.get() > req.max_points {
+        return Err(Refusal::TransferTooLarge {
+            max: req.max_points,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The recipient, who must exist and live in the sender's residency group.
+async fn recipient_ctx(
     tx: &Tx<'_>,
     region: &str,
+    sender: &MemberCtx,
+    to: Uuid,
+) -> Result<MemberCtx> {
+    let group: String = tx
+        .query_opt("SELECT residency_group FROM members WHERE id = $1", &[&to])
+        .await?
+        .ok_or(Refusal::RecipientNotFound)?
+        .get(0);
+    if group != sender.residency_group {
+        return Err(Refusal::TransferAcrossResidencyGroups.into());
+    }
+    member_ctx(tx, region, to).await
+}
+
+/// Refuses a transfer that would take the sender over the daily limit.
+async fn check_daily_limit(
+    tx: &Tx<'_>,
     from: Uuid,
     req: &TransferRequest,
-) -> Result<Output> {
-    if req.to == from {
-        return Err(ApiError::unprocessable(
-            "transfer_to_self",
-            "a member cannot transfer to themselves",
-        )
-        .with_field("to_member_id")
-        .into());
-    }
-    let points = req.points.get();
-    if points > req.max_points {
-        return Err(ApiError::unprocessable(
-            "transfer_too_large",
-            format!("a transfer moves at most {} points", req.max_points),
-        )
-        .with_field("points")
-        .into());
-    }
-    let mut sender = member_ctx(tx, region, from).await?;
-    let recipient_group: String = tx
-        .query_opt(
-            "SELECT residency_group FROM members WHERE id = $1",
-            &[&req.to],
-        )
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("recipient_not_found", "no such recipient")
-                .with_field("to_member_id")
-        })?
-        .get(0);
-    if recipient_group != sender.residency_group {
-        return Err(ApiError::unprocessable(
-            "transfer_across_residency_groups",
-            "points can only be transferred between members of the same residency group",
-        )
-        .with_field("to_member_id")
-        .into());
-    }
-    let mut recipient = member_ctx(tx, region, req.to).await?;
-    ensure_available(&sender, req.points)?;
-    let now = now_micros();
+    now: DateTime<Utc>,
+) -> Result<()> {
     let sent = sent_today(tx, from, now).await?;
-    if sent + points > req.daily_limit {
-        return Err(ApiError::unprocessable(
-            "transfer_limit_reached",
-            format!("{sent} of {} points already sent today", req.daily_limit),
-        )
-        .with_field("points")
+    if sent + req.points.get() > req.daily_limit {
+        return Err(Refusal::TransferLimitReached {
+            sent,
+            limit: req.daily_limit,
+        }
         .into());
     }
-    let transfer_id = Uuid::new_v4();
-    let taken = lots::consume(tx, from, points, None).await?;
-    let details = json!({ "transfer_id": transfer_id, "from": from, "to": req.to, "lots": taken });
-    let out = sender
-        .append(
-            tx,
-            now,
-            Draft {
-                kind: EntryKind::Transfer,
-                deltas: Deltas {
-                    available: -points,
-                    ..Deltas::default()
-                },
-                reason: "points sent",
-                source: None,
-                reference: Some(req.reference.as_str()),
-                hold_id: None,
-                details: details.clone(),
+    Ok(())
+}
+
+/// The transfer's entry on one side: points sent (negative) or received.
+fn transfer_draft<'a>(
+    points: i64,
+    reason: &'a str,
+    req: &'a TransferRequest,
+    details: serde_json::Value,
+) -> Draft<'a> {
+    Draft {
+        reference: Some(req.reference.as_str()),
+        ..Draft::new(
+            EntryKind::Transfer,
+            Deltas {
+                available: points,
+                ..Deltas::default()
             },
+            reason,
+            details,
         )
-        .await?;
-    let incoming = recipient
-        .append(
-            tx,
-            now,
-            Draft {
-                kind: EntryKind::Transfer,
-                deltas: Deltas {
-                    available: points,
-                    ..Deltas::default()
-                },
-                reason: "points received",
-                source: None,
-                reference: Some(req.reference.as_str()),
-                hold_id: None,
-                details,
-            },
-        )
-        .await?;
-    for allocation in &taken {
+    }
+}
+
+/// Gives the recipient one lot per lot the points came from, with the same expiry.
+async fn credit_lots(
+    tx: &Tx<'_>,
+    recipient: &MemberCtx,
+    taken: &[lots::Allocation],
+    earn_seq: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for allocation in taken {
         let expires_at: DateTime<Utc> = tx
             .query_one(
                 "SELECT expires_at FROM lots WHERE id = $1",
@@ -149,9 +134,9 @@ async fn transfer_unit(
             .get(0);
         let lot = NewLot {
             id: Uuid::new_v4(),
-            member_id: req.to,
+            member_id: recipient.member_id,
             home_region: &recipient.home_region,
-            earn_seq: incoming.seq,
+            earn_seq,
             points: allocation.points,
             expires_at,
             vests_at: None,
@@ -160,9 +145,33 @@ async fn transfer_unit(
         };
         lots::create(tx, lot, now).await?;
     }
+    Ok(())
+}
+
+async fn transfer_unit(
+    tx: &Tx<'_>,
+    region: &str,
+    from: Uuid,
+    req: &TransferRequest,
+) -> Result<Outcome<Transferred>> {
+    check_request(from, req)?;
+    let mut sender = member_ctx(tx, region, from).await?;
+    let mut recipient = recipient_ctx(tx, region, &sender, req.to).await?;
+    ensure_available(&sender, req.points)?;
+    let now = now_micros();
+    check_daily_limit(tx, from, req, now).await?;
+    let points = req.points.get();
+    let transfer_id = Uuid::new_v4();
+    let taken = lots::consume(tx, from, points, None).await?;
+    let details = json!({ "transfer_id": transfer_id, "from": from, "to": req.to, "lots": taken });
+    let sent = transfer_draft(-points, "points sent", req, details.clone());
+    let out = sender.append(tx, now, sent).await?;
+    let received = transfer_draft(points, "points received", req, details);
+    let incoming = recipient.append(tx, now, received).await?;
+    credit_lots(tx, &recipient, &taken, incoming.seq, now).await?;
     sender.write_balance(tx, now).await?;
     recipient.write_balance(tx, now).await?;
-    let body = to_body(&Transferred {
+    let transferred = Transferred {
         transfer_id,
         entry_id: out.id,
         from_member_id: from,
@@ -170,13 +179,8 @@ async fn transfer_unit(
         points,
         reference: req.reference.as_str().to_owned(),
         balance: balance_after(&sender.balance),
-    });
-    Ok(Output {
-        status: StatusCode::CREATED,
-        body,
-        home_region: sender.home_region,
-        replayed: false,
-    })
+    };
+    Ok(Outcome::new(transferred, sender.home_region))
 }
 
 impl Db {
@@ -186,7 +190,7 @@ impl Db {
         from: Uuid,
         idem: &IdemRequest,
         req: TransferRequest,
-    ) -> Result<Stored> {
+    ) -> Result<Committed<Transferred>> {
         let _queue = self.member_locks(from, req.to).await;
         self.mutate("transfer", idem, |tx| {
             let (region, req) = (region.to_owned(), req.clone());

@@ -89,6 +89,18 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/v1/members/{m}/statement?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+            Value::Null,
+            &[Alice, Support],
+        ),
+        route(
+            "GET",
+            "/v1/members/{m}/export",
+            Value::Null,
+            &[Alice, Support],
+        ),
+        route(
+            "GET",
             "/v1/members/{m}/rank",
             Value::Null,
             &[Alice, Support],
@@ -102,9 +114,21 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/v1/members/{m}/activities",
+            json!({"kind": "review", "source": "reviews", "reference": "RV-M"}),
+            &[Booking],
+        ),
+        route(
+            "POST",
             "/v1/quote",
             json!({"product": "hotel", "spend": {"amount_minor": 1_000, "currency": "EUR"}}),
             &[Alice, Booking, Checkout, Support],
+        ),
+        route(
+            "POST",
+            "/v1/valuation",
+            json!({"product": "hotel", "currency": "EUR", "points": 500}),
+            &[Alice, Checkout, Support],
         ),
         route(
             "POST",

@@ -262,3 +262,91 @@ async fn the_audit_detects_a_tampered_entry() {
     assert!(checks.contains(&"balance_equals_ledger"), "{report}");
     assert!(checks.contains(&"lots_equal_available"), "{report}");
 }
+
+#[tokio::test]
+async fn a_broken_internal_invariant_answers_500_internal_and_writes_nothing() {
+    let app = spawn_app().await;
+    app.fund(ALICE, "BK-1", 100).await;
+    let sql = app.sql().await;
+    // The lots no longer cover the balance: a redemption cannot say where its points came
+    // from. That is the service's fault, never the caller's: no 4xx code, nothing written.
+    sql.execute(
+        "UPDATE lots SET remaining = 0 WHERE member_id = $1",
+        &[&ALICE],
+    )
+    .await
+    .unwrap();
+    let before = app.footprint().await;
+    let res = app
+        .post(
+            &format!("/v1/members/{ALICE}/redeem"),
+            json!({"points": 50, "reference": "ORDER-1"}),
+        )
+        .await;
+    assert_internal(&res);
+    assert_eq!(app.footprint().await, before);
+}
+
+/// A bare 500 that names no internals and no client error code.
+fn assert_internal(res: &crate::helpers::Response) {
+    assert_eq!(
+        res.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        res.body
+    );
+    assert_eq!(res.code(), "internal");
+    assert_eq!(res.body["error"]["message"], "internal error");
+}
+
+#[tokio::test]
+async fn a_stored_tier_the_service_does_not_know_is_an_internal_error_not_basic() {
+    let app = spawn_app().await;
+    let sql = app.sql().await;
+    sql.execute(
+        "UPDATE members SET tier = 'platinum' WHERE id = $1",
+        &[&ALICE],
+    )
+    .await
+    .unwrap();
+    let before = app.footprint().await;
+    for res in [
+        app.get(&format!("/v1/members/{ALICE}/balance")).await,
+        app.post(
+            &format!("/v1/members/{ALICE}/earn"),
+            hotel("BK-T", 1_000, "EUR"),
+        )
+        .await,
+    ] {
+        assert_internal(&res);
+    }
+    assert_eq!(app.footprint().await, before);
+}
+
+#[tokio::test]
+async fn a_replay_reads_the_stored_outcome_back_into_its_type() {
+    let app = spawn_app().await;
+    let path = format!("/v1/members/{ALICE}/earn");
+    let first = app
+        .post_idem(&path, "K-1", hotel("BK-R", 1_000, "EUR"))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = app
+        .post_idem(&path, "K-1", hotel("BK-R", 1_000, "EUR"))
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, first.body);
+    assert!(again.replayed);
+    // A record the service cannot read back is its own fault: 500, not the caller's error.
+    let sql = app.sql().await;
+    sql.execute(
+        "UPDATE idempotency_keys SET response = '{\"points\": \"many\"}' WHERE key = 'c:K-1'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let unreadable = app
+        .post_idem(&path, "K-1", hotel("BK-R", 1_000, "EUR"))
+        .await;
+    assert_internal(&unreadable);
+}

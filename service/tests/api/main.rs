@@ -2,8 +2,10 @@
 //! a fresh database of the test process's own PostgreSQL (one binary keeps link time down).
 
 mod access;
+mod activities;
 mod authentication;
 mod bad_input;
+mod checkout;
 mod concurrency;
 mod database_tls;
 mod failover;
@@ -16,3 +18,4 @@ mod members;
 mod operations;
 mod rules;
 mod social;
+mod statement;

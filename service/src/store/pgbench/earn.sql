@@ -2,7 +2,7 @@
 -- marked "bench helper" must appear verbatim in service/src/store/*.rs, with the service's
 -- $N parameters written as pgbench :variables. Variables given with -D by the driver:
 -- members, kmin, lotj, region, source, soon, now, expires, epoch, nil, hash, details, resp,
--- status, batch and the kind/reason names. pgbench variables hold numbers or strings from a
+-- batch and the kind/reason names. pgbench variables hold numbers or strings from a
 -- query, never a uuid computed locally, so one "bench helper" query per transaction computes
 -- the member id (ids are deterministic: see dataset.rs) and fresh uuids; that extra round trip
 -- is the only statement the service does not send. pgbench cannot bind NULL, so the service's
@@ -19,7 +19,7 @@
 SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, gen_random_uuid() AS eid, gen_random_uuid() AS lid \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
-SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ref;
+SELECT request_hash, response FROM idempotency_keys WHERE key = :ref;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 SELECT member_id, response FROM earns WHERE source = :source AND booking_ref = :ref;
 \endpipeline
@@ -34,6 +34,6 @@ INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_del
 INSERT INTO lots (id, member_id, home_region, earn_seq, points, remaining, expires_at, vests_at, qualifying, qualifying_until, created_at) VALUES (:lid, :mid, :home_region, :seq, :pts, :pts, :expires, :expires, :pts, :expires, :now);
 INSERT INTO earns (source, booking_ref, member_id, home_region, entry_seq, lot_id, points, response, created_at) VALUES (:source, :ref, :mid, :home_region, :seq, :lid, :pts, :resp, :now);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
-INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ref, :home_region, :hash, :status, :resp, :now);
+INSERT INTO idempotency_keys (key, home_region, request_hash, response, created_at) VALUES (:ref, :home_region, :hash, :resp, :now);
 COMMIT;
 \endpipeline

@@ -2,7 +2,7 @@
 -- marked "bench helper" must appear verbatim in service/src/store/*.rs, with the service's
 -- $N parameters written as pgbench :variables. Variables given with -D by the driver:
 -- members, kmin, lotj, region, source, soon, now, expires, epoch, nil, hash, details, resp,
--- status, batch and the kind/reason names. pgbench variables hold numbers or strings from a
+-- batch and the kind/reason names. pgbench variables hold numbers or strings from a
 -- query, never a uuid computed locally, so one "bench helper" query per transaction computes
 -- the member id (ids are deterministic: see dataset.rs) and fresh uuids; that extra round trip
 -- is the only statement the service does not send. pgbench cannot bind NULL, so the service's
@@ -17,7 +17,7 @@
 SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid AS mid, '{' || ('0c000000-0000-4000-8000-' || lpad(to_hex(:k::bigint * 256 + :lotj), 12, '0')) || '}' AS lots, gen_random_uuid() AS eid, gen_random_uuid() AS hid, gen_random_uuid()::text AS ikey, gen_random_uuid()::text AS ikey2 \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
-SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ikey;
+SELECT request_hash, response FROM idempotency_keys WHERE key = :ikey;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
@@ -32,13 +32,13 @@ UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], 
 INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_hold, :neg2, :zero, :two, :zero, :zero, :r_hold, :source, :ref, :hid, :details, :region, :now, :hash, :fence_epoch);
 INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) VALUES (:hid, :mid, :home_region, :two, 'active', :ref, :allocations, :expires, :now, :now);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
-INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ikey, :home_region, :hash, :status, :resp, :now);
+INSERT INTO idempotency_keys (key, home_region, request_hash, response, created_at) VALUES (:ikey, :home_region, :hash, :resp, :now);
 COMMIT;
 \endpipeline
 SELECT /* bench helper */ gen_random_uuid() AS eid \gset
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
-SELECT request_hash, status, response FROM idempotency_keys WHERE key = :ikey2;
+SELECT request_hash, response FROM idempotency_keys WHERE key = :ikey2;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
 SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
@@ -52,6 +52,6 @@ SELECT points, state, expires_at, allocations FROM holds WHERE id = :hid AND mem
 INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_capture, :zero, :zero, :neg2, :zero, :zero, :r_capture, :source, :ref, :hid, :details, :region, :now, :hash, :fence_epoch);
 UPDATE holds SET state = :captured, captured = :two, updated_at = :now WHERE id = :hid;
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
-INSERT INTO idempotency_keys (key, home_region, request_hash, status, response, created_at) VALUES (:ikey2, :home_region, :hash, :status, :resp, :now);
+INSERT INTO idempotency_keys (key, home_region, request_hash, response, created_at) VALUES (:ikey2, :home_region, :hash, :resp, :now);
 COMMIT;
 \endpipeline

@@ -2,7 +2,7 @@
 -- marked "bench helper" must appear verbatim in service/src/store/*.rs, with the service's
 -- $N parameters written as pgbench :variables. Variables given with -D by the driver:
 -- members, kmin, lotj, region, source, soon, now, expires, epoch, nil, hash, details, resp,
--- status, batch and the kind/reason names. pgbench variables hold numbers or strings from a
+-- batch and the kind/reason names. pgbench variables hold numbers or strings from a
 -- query, never a uuid computed locally, so one "bench helper" query per transaction computes
 -- the member id (ids are deterministic: see dataset.rs) and fresh uuids; that extra round trip
 -- is the only statement the service does not send. pgbench cannot bind NULL, so the service's
