@@ -1,5 +1,5 @@
 # Every command a person needs. `make help` lists them.
-.PHONY: help run test lint fmt crds bench bench-quick standin operator chaos-build chaos-smoke chaos sandbox fuzz-api images
+.PHONY: help run test lint fmt crds bench bench-quick bench-backtest campaigns-lint standin operator chaos-build chaos-smoke chaos sandbox fuzz-api images
 
 # The names the manifests use: manifests/base/deployment.yaml and the LoyaltyRegion examples.
 IMAGE_REGISTRY ?= ghcr.io/example
@@ -37,6 +37,12 @@ bench: ## Benchmark the service against pgbench at 10^5..10^7 ledger entries; wr
 
 bench-quick: ## A ~2 minute benchmark on a small dataset, written to /tmp/bench.md
 	cargo run --release -p loyalty-loadgen --bin loyalty-bench -- --quick --out /tmp/bench.md
+
+bench-backtest: ## Backtest 10^6 recorded earns (seeded with COPY); prints the time and peak RSS for docs/benchmarks.md
+	cargo test --release -p loyalty-campaigns --test cli -- --ignored --nocapture a_million_earns
+
+campaigns-lint: ## Lint the example campaigns as marketing's CI does (loyalty-campaigns, docs/campaigns.md)
+	cargo run -p loyalty-campaigns -- lint manifests/examples/marketing
 
 standin: ## Start the Kubernetes API stand-in on :6443 with a kubeconfig in /tmp/loyalty-kubeconfig
 	cargo run -p kube-standin -- --port 6443 --kubeconfig /tmp/loyalty-kubeconfig

@@ -7,6 +7,7 @@
 //! for which [`CampaignSpec::applies_to`] holds.
 
 mod eligibility;
+mod overlap;
 mod schedule;
 mod validation;
 
@@ -20,6 +21,7 @@ use crate::common::{
 };
 
 pub use eligibility::EarnContext;
+pub use overlap::{ExclusiveConflict, exclusive_conflict};
 pub use schedule::TimeOfDay;
 
 /// Condition types a `Campaign` reports.

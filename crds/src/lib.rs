@@ -26,6 +26,7 @@
 //! the operator's watch for every object of the kind. Such rules are checked by the
 //! `validate` functions instead, and the operator reports the result in status.
 
+pub mod admission;
 pub mod campaign;
 pub mod common;
 pub mod generate;

@@ -1,15 +1,10 @@
 //! Helpers for the crate's integration tests: reading YAML from the repository, and checking
 //! an object against a CRD the way the API server would (OpenAPI schema, then CEL).
 
-pub mod schema;
-
 use std::path::{Path, PathBuf};
 
-use kube::CustomResourceExt;
-use kube::core::cel::{Validator, apply_defaults};
-use loyalty_crds::campaign::Campaign;
-use loyalty_crds::partner::Partner;
-use loyalty_crds::region::LoyaltyRegion;
+use loyalty_crds::admission;
+pub use loyalty_crds::admission::is_platform_kind;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -54,33 +49,12 @@ pub fn yaml_files(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
     out
 }
 
-/// Whether `kind` is one of the platform's kinds.
-pub fn is_platform_kind(kind: &str) -> bool {
-    matches!(kind, "LoyaltyRegion" | "Campaign" | "Partner")
-}
-
-fn crd_schema(kind: &str) -> Value {
-    let crd = match kind {
-        "LoyaltyRegion" => LoyaltyRegion::crd(),
-        "Campaign" => Campaign::crd(),
-        "Partner" => Partner::crd(),
-        other => panic!("not a platform kind: {other}"),
-    };
-    let schema = crd.spec.versions[0]
-        .schema
-        .as_ref()
-        .and_then(|s| s.open_api_v3_schema.as_ref())
-        .expect("derived CRDs carry a schema");
-    serde_json::to_value(schema).expect("a schema serializes")
-}
-
-/// What the platform says about an object.
+/// What the platform says about an object, as lines of text.
 #[derive(Debug, Default)]
 pub struct Verdict {
-    /// What the API server rejects: the OpenAPI schema (after defaulting, as admission
-    /// defaults) and the CRD's CEL rules.
+    /// What the API server rejects: the OpenAPI schema and the CRD's CEL rules.
     pub admission: Vec<String>,
-    /// What the operator rejects: deserialization into the Rust type, then its `validate`.
+    /// What the operator rejects: deserialization, then `validate`.
     pub operator: Vec<String>,
 }
 
@@ -91,29 +65,15 @@ impl Verdict {
     }
 }
 
-/// Checks `object` the way the API server and then the operator would.
+/// Checks `object` the way the API server and then the operator would
+/// ([`loyalty_crds::admission::verdict`]).
 pub fn verdict(object: &Value) -> Verdict {
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let schema = crd_schema(kind);
-    let defaulted = apply_defaults(&schema, object);
-    let mut admission = schema::check(&schema, &defaulted);
-    if let Err(cel) = Validator::new().validate(&schema, &defaulted, None) {
-        admission.extend(cel.iter().map(ToString::to_string));
-    }
-    let typed = match kind {
-        "LoyaltyRegion" => {
-            serde_json::from_value::<LoyaltyRegion>(defaulted).map(|r| r.spec.validate())
-        }
-        "Campaign" => serde_json::from_value::<Campaign>(defaulted).map(|c| c.spec.validate()),
-        _ => serde_json::from_value::<Partner>(defaulted).map(|p| p.spec.validate()),
-    };
-    let operator = match typed {
-        Err(e) => vec![format!("does not deserialize: {e}")],
-        Ok(Err(issues)) => issues.iter().map(ToString::to_string).collect(),
-        Ok(Ok(())) => Vec::new(),
+    let verdict = admission::verdict(object).expect("a platform kind");
+    let lines = |issues: &[loyalty_crds::ValidationIssue]| -> Vec<String> {
+        issues.iter().map(ToString::to_string).collect()
     };
     Verdict {
-        admission,
-        operator,
+        admission: lines(&verdict.admission),
+        operator: lines(&verdict.operator),
     }
 }

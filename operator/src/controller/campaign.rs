@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
-use loyalty_crds::campaign::{Campaign, CampaignPhase, CampaignStatus, StackingMode, conditions};
+use loyalty_crds::campaign::{
+    Campaign, CampaignPhase, CampaignStatus, StackingMode, conditions, exclusive_conflict,
+};
 use loyalty_crds::common::{Condition, set_condition};
 use loyalty_crds::describe_issues;
 
@@ -69,44 +71,6 @@ pub fn phase_at(c: &Campaign, now: DateTime<Utc>) -> CampaignPhase {
     }
 }
 
-fn sort_key(c: &Campaign) -> (String, String) {
-    (c.name_any(), c.namespace().unwrap_or_default())
-}
-
-fn is_exclusive_candidate(c: &Campaign) -> bool {
-    c.spec.enabled
-        && c.spec.stacking.mode == StackingMode::Exclusive
-        && c.meta().deletion_timestamp.is_none()
-        && c.spec.validate().is_ok()
-}
-
-/// Why `this` must be refused because of another Exclusive campaign: same priority and
-/// overlapping windows, and the other's name sorts first (names, then namespaces). The
-/// windows' recurrences are not compared: two Exclusive campaigns of one priority whose
-/// windows overlap are ambiguous enough to refuse.
-pub fn exclusive_conflict(this: &Campaign, all: &[Arc<Campaign>]) -> Option<String> {
-    if !is_exclusive_candidate(this) {
-        return None;
-    }
-    let w = &this.spec.window;
-    all.iter()
-        .filter(|o| is_exclusive_candidate(o) && sort_key(o) < sort_key(this))
-        .filter(|o| o.spec.stacking.priority == this.spec.stacking.priority)
-        .filter(|o| o.spec.window.start < w.end && w.start < o.spec.window.end)
-        .min_by_key(|o| sort_key(o))
-        .map(|o| {
-            format!(
-                "overlaps Exclusive campaign {}/{} with the same priority {} between {} and {}; \
-                 of two such campaigns the one whose name sorts later is refused",
-                o.namespace().unwrap_or_default(),
-                o.name_any(),
-                this.spec.stacking.priority,
-                w.start.max(o.spec.window.start).to_rfc3339(),
-                w.end.min(o.spec.window.end).to_rfc3339(),
-            )
-        })
-}
-
 /// The Exclusive campaigns whose verdict a change to `changed` may alter.
 pub fn peers_of(store: &Store<Campaign>, changed: &Campaign) -> Vec<ObjectRef<Campaign>> {
     store
@@ -135,7 +99,11 @@ pub async fn apply(
     };
     let refusal = match c.spec.validate() {
         Err(issues) => Some(("ValidationFailed", describe_issues(&issues))),
-        Ok(()) => exclusive_conflict(c, &ctx.campaigns.state()).map(|r| ("ExclusiveOverlap", r)),
+        Ok(()) => {
+            let all = ctx.campaigns.state();
+            exclusive_conflict(c, all.iter().map(|o| &**o))
+                .map(|conflict| ("ExclusiveOverlap", conflict.to_string()))
+        }
     };
     let action = if let Some((why, reason)) = refusal {
         let withdrawn = ctx

@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 
+use crate::ValidationIssue;
+
 /// Every violation of `schema` by `value`.
-pub fn check(schema: &Value, value: &Value) -> Vec<String> {
+pub fn check(schema: &Value, value: &Value) -> Vec<ValidationIssue> {
     let mut errors = Vec::new();
     walk(schema, value, "", &mut errors);
     errors
@@ -17,6 +19,11 @@ fn join(path: &str, field: &str) -> String {
     } else {
         format!("{path}.{field}")
     }
+}
+
+/// An issue at `path` (the root when empty).
+fn issue(path: &str, message: String) -> ValidationIssue {
+    ValidationIssue::new(path, message)
 }
 
 fn type_matches(expected: &str, value: &Value) -> bool {
@@ -31,11 +38,12 @@ fn type_matches(expected: &str, value: &Value) -> bool {
     }
 }
 
-fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<ValidationIssue>) {
     if value.is_null() {
         if schema["nullable"] != Value::Bool(true) {
-            errors.push(format!(
-                "{path}: Invalid value: \"null\": {path} in body must not be null"
+            errors.push(issue(
+                path,
+                format!("Invalid value: \"null\": {path} in body must not be null"),
             ));
         }
         return;
@@ -43,30 +51,40 @@ fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
     if let Some(expected) = schema["type"].as_str()
         && !type_matches(expected, value)
     {
-        errors.push(format!(
-            "{path}: Invalid value: {value}: {path} in body must be of type {expected}"
+        errors.push(issue(
+            path,
+            format!("Invalid value: {value}: {path} in body must be of type {expected}"),
         ));
         return;
     }
     if let Some(allowed) = schema["enum"].as_array()
         && !allowed.contains(value)
     {
-        errors.push(format!(
-            "{path}: Unsupported value: {value}: supported values: {}",
-            Value::from(allowed.clone())
+        errors.push(issue(
+            path,
+            format!(
+                "Unsupported value: {value}: supported values: {}",
+                Value::from(allowed.clone())
+            ),
         ));
     }
     if let Some(n) = value.as_f64() {
         if let Some(min) = schema["minimum"].as_f64()
             && n < min
         {
-            errors.push(format!("{path}: Invalid value: {n}: {path} in body should be greater than or equal to {min}"));
+            errors.push(issue(
+                path,
+                format!(
+                    "Invalid value: {n}: {path} in body should be greater than or equal to {min}"
+                ),
+            ));
         }
         if let Some(max) = schema["maximum"].as_f64()
             && n > max
         {
-            errors.push(format!(
-                "{path}: Invalid value: {n}: {path} in body should be less than or equal to {max}"
+            errors.push(issue(
+                path,
+                format!("Invalid value: {n}: {path} in body should be less than or equal to {max}"),
             ));
         }
     }
@@ -77,7 +95,7 @@ fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
             for required in schema["required"].as_array().into_iter().flatten() {
                 let field = required.as_str().unwrap_or_default();
                 if !map.contains_key(field) {
-                    errors.push(format!("{}: Required value", join(path, field)));
+                    errors.push(ValidationIssue::new(join(path, field), "Required value"));
                 }
             }
             let properties = schema["properties"].as_object();
@@ -92,7 +110,7 @@ fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
                 } else if schema["additionalProperties"].is_object() {
                     walk(&schema["additionalProperties"], child, &child_path, errors);
                 } else if properties.is_some() {
-                    errors.push(format!("{path}: unknown field \"{field}\""));
+                    errors.push(issue(path, format!("unknown field \"{field}\"")));
                 }
             }
         }
@@ -100,58 +118,64 @@ fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
     }
 }
 
-fn check_string(schema: &Value, s: &str, path: &str, errors: &mut Vec<String>) {
+fn check_string(schema: &Value, s: &str, path: &str, errors: &mut Vec<ValidationIssue>) {
     let len = s.chars().count() as u64;
     if let Some(max) = schema["maxLength"].as_u64()
         && len > max
     {
-        errors.push(format!(
-            "{path}: Too long: may not be more than {max} bytes"
+        errors.push(issue(
+            path,
+            format!("Too long: may not be more than {max} bytes"),
         ));
     }
     if let Some(min) = schema["minLength"].as_u64()
         && len < min
     {
-        errors.push(format!(
-            "{path}: Invalid value: \"{s}\": {path} in body should be at least {min} chars long"
+        errors.push(issue(
+            path,
+            format!("Invalid value: \"{s}\": {path} in body should be at least {min} chars long"),
         ));
     }
     if let Some(pattern) = schema["pattern"].as_str() {
-        let re = regex::Regex::new(pattern).unwrap_or_else(|e| panic!("pattern {pattern}: {e}"));
-        if !re.is_match(s) {
-            errors.push(format!(
-                "{path}: Invalid value: \"{s}\": {path} in body should match '{pattern}'"
+        let re = regex::Regex::new(pattern);
+        if !re.as_ref().is_ok_and(|re| re.is_match(s)) {
+            errors.push(issue(
+                path,
+                format!("Invalid value: \"{s}\": {path} in body should match '{pattern}'"),
             ));
         }
     }
     if schema["format"] == "date-time" && chrono::DateTime::parse_from_rfc3339(s).is_err() {
-        errors.push(format!(
-            "{path}: Invalid value: \"{s}\": {path} in body must be of type date-time"
+        errors.push(issue(
+            path,
+            format!("Invalid value: \"{s}\": {path} in body must be of type date-time"),
         ));
     }
 }
 
-fn check_array(schema: &Value, items: &[Value], path: &str, errors: &mut Vec<String>) {
+fn check_array(schema: &Value, items: &[Value], path: &str, errors: &mut Vec<ValidationIssue>) {
     let len = items.len() as u64;
     if let Some(min) = schema["minItems"].as_u64()
         && len < min
     {
-        errors.push(format!(
-            "{path}: Invalid value: {len}: {path} in body should have at least {min} items"
+        errors.push(issue(
+            path,
+            format!("Invalid value: {len}: {path} in body should have at least {min} items"),
         ));
     }
     if let Some(max) = schema["maxItems"].as_u64()
         && len > max
     {
-        errors.push(format!(
-            "{path}: Too many: {len}: must have at most {max} items"
+        errors.push(issue(
+            path,
+            format!("Too many: {len}: must have at most {max} items"),
         ));
     }
     for (i, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
         walk(&schema["items"], item, &item_path, errors);
         if schema["x-kubernetes-list-type"] == "set" && items[..i].contains(item) {
-            errors.push(format!("{item_path}: Duplicate value: {item}"));
+            errors.push(issue(&item_path, format!("Duplicate value: {item}")));
         }
     }
 }
