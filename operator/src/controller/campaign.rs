@@ -82,163 +82,148 @@ pub fn peers_of(store: &Store<Campaign>, changed: &Campaign) -> Vec<ObjectRef<Ca
 }
 
 /// Validates, publishes (or withdraws), and writes status; returns when to look again.
-pub async fn apply(
-    c: &Campaign,
-    api: &Api<Campaign>,
-    ctx: &Context,
-    now: DateTime<Utc>,
-) -> Result<Action> {
-    let namespace = c.namespace().unwrap_or_default();
-    let name = c.name_any();
-    let generation = c.metadata.generation;
-    let old = c.status.clone().unwrap_or_default();
-    let mut status = CampaignStatus {
-        conditions: old.conditions.clone(),
-        observed_generation: generation,
-        ..CampaignStatus::default()
-    };
-    let refusal = match c.spec.validate() {
+/// Why the campaign cannot be published, if it cannot: an invalid spec, or an Exclusive
+/// overlap with another campaign.
+fn refusal(c: &Campaign, ctx: &Context) -> Option<(&'static str, String)> {
+    match c.spec.validate() {
         Err(issues) => Some(("ValidationFailed", describe_issues(&issues))),
         Ok(()) => {
             let all = ctx.campaigns.state();
             exclusive_conflict(c, all.iter().map(|o| &**o))
                 .map(|conflict| ("ExclusiveOverlap", conflict.to_string()))
         }
+    }
+}
+
+/// Sets `Valid`, `Published` and `Ready`, each as `(status, reason, message)`.
+fn set_conditions(
+    status: &mut CampaignStatus,
+    [valid, published, ready]: [(bool, &str, String); 3],
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) {
+    for (type_, (ok, reason, message)) in [
+        (conditions::VALID, valid),
+        (conditions::PUBLISHED, published),
+        (conditions::READY, ready),
+    ] {
+        let c = Condition::from_bool(type_, ok, reason, message, generation, now);
+        set_condition(&mut status.conditions, c);
+    }
+}
+
+/// An invalid campaign: its row is withdrawn and the status says why.
+async fn withdraw(
+    c: &Campaign,
+    ctx: &Context,
+    status: &mut CampaignStatus,
+    old: &CampaignStatus,
+    (why, reason): (&'static str, String),
+    now: DateTime<Utc>,
+) -> Result<Action> {
+    let work = WithdrawCampaign {
+        namespace: c.namespace().unwrap_or_default(),
+        name: c.name_any(),
     };
-    let action = if let Some((why, reason)) = refusal {
-        let withdrawn = ctx
-            .db
-            .serializable(
-                "withdraw_campaign",
-                &WithdrawCampaign {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                },
-            )
-            .await?;
-        status.phase = Some(CampaignPhase::Invalid);
-        status.db_version = withdrawn.or(old.db_version);
-        let conds = &mut status.conditions;
-        set_condition(
-            conds,
-            Condition::from_bool(
-                conditions::VALID,
-                false,
-                why,
-                reason.clone(),
-                generation,
-                now,
-            ),
-        );
-        let published = if withdrawn.is_some() {
-            "Withdrawn"
-        } else {
-            "NotPublished"
-        };
-        set_condition(
-            conds,
-            Condition::from_bool(
-                conditions::PUBLISHED,
-                false,
-                published,
-                "the campaign is invalid".into(),
-                generation,
-                now,
-            ),
-        );
-        set_condition(
-            conds,
-            Condition::from_bool(
-                conditions::READY,
-                false,
-                why,
-                reason.clone(),
-                generation,
-                now,
-            ),
-        );
-        status.reason = Some(reason);
-        Action::requeue(MAX_REQUEUE)
+    let withdrawn = ctx.db.serializable("withdraw_campaign", &work).await?;
+    status.phase = Some(CampaignPhase::Invalid);
+    status.db_version = withdrawn.or(old.db_version);
+    let published = if withdrawn.is_some() {
+        "Withdrawn"
     } else {
-        let work = PublishCampaign {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            spec: serde_json::to_value(&c.spec)?,
-            generation: generation.unwrap_or_default(),
-        };
-        let version = ctx.db.serializable("publish_campaign", &work).await?;
-        let phase = phase_at(c, now);
-        status.phase = Some(phase);
-        status.db_version = Some(version);
-        status.next_transition = c.spec.next_transition_after(now);
-        status.reason = Some(match (phase, status.next_transition) {
-            (CampaignPhase::Disabled, _) => "spec.enabled is false".to_owned(),
-            (CampaignPhase::Ended, _) => "the window is over".to_owned(),
-            (_, Some(t)) => format!("{phase:?} until {}", t.to_rfc3339()),
-            (_, None) => format!("{phase:?}"),
-        });
-        let conds = &mut status.conditions;
-        set_condition(
-            conds,
-            Condition::from_bool(
-                conditions::VALID,
-                true,
-                "Validated",
-                String::new(),
-                generation,
-                now,
-            ),
-        );
-        set_condition(
-            conds,
-            Condition::from_bool(
-                conditions::PUBLISHED,
-                true,
-                "Published",
-                format!("database version {version}"),
-                generation,
-                now,
-            ),
-        );
-        set_condition(
-            conds,
-            Condition::from_bool(
-                conditions::READY,
-                true,
-                "Published",
-                format!("{phase:?}"),
-                generation,
-                now,
-            ),
-        );
-        match status.next_transition {
-            Some(t) => requeue_after(t - now, MAX_REQUEUE),
-            None => Action::requeue(MAX_REQUEUE),
-        }
+        "NotPublished"
+    };
+    let conditions = [
+        (false, why, reason.clone()),
+        (false, published, "the campaign is invalid".into()),
+        (false, why, reason.clone()),
+    ];
+    set_conditions(status, conditions, c.metadata.generation, now);
+    status.reason = Some(reason);
+    Ok(Action::requeue(MAX_REQUEUE))
+}
+
+/// A valid campaign: its spec is published and the status names its phase until when.
+async fn publish(
+    c: &Campaign,
+    ctx: &Context,
+    status: &mut CampaignStatus,
+    now: DateTime<Utc>,
+) -> Result<Action> {
+    let generation = c.metadata.generation;
+    let work = PublishCampaign {
+        namespace: c.namespace().unwrap_or_default(),
+        name: c.name_any(),
+        spec: serde_json::to_value(&c.spec)?,
+        generation: generation.unwrap_or_default(),
+    };
+    let version = ctx.db.serializable("publish_campaign", &work).await?;
+    let phase = phase_at(c, now);
+    status.phase = Some(phase);
+    status.db_version = Some(version);
+    status.next_transition = c.spec.next_transition_after(now);
+    status.reason = Some(match (phase, status.next_transition) {
+        (CampaignPhase::Disabled, _) => "spec.enabled is false".to_owned(),
+        (CampaignPhase::Ended, _) => "the window is over".to_owned(),
+        (_, Some(t)) => format!("{phase:?} until {}", t.to_rfc3339()),
+        (_, None) => format!("{phase:?}"),
+    });
+    let conditions = [
+        (true, "Validated", String::new()),
+        (true, "Published", format!("database version {version}")),
+        (true, "Published", format!("{phase:?}")),
+    ];
+    set_conditions(status, conditions, generation, now);
+    Ok(match status.next_transition {
+        Some(t) => requeue_after(t - now, MAX_REQUEUE),
+        None => Action::requeue(MAX_REQUEUE),
+    })
+}
+
+/// An Event for a phase change: a warning for Invalid, the transition otherwise.
+async fn announce(
+    c: &Campaign,
+    ctx: &Context,
+    old: Option<CampaignPhase>,
+    status: &CampaignStatus,
+) {
+    if status.phase == old {
+        return;
+    }
+    let reason_text = status.reason.clone().unwrap_or_default();
+    let (type_, note) = match status.phase {
+        Some(CampaignPhase::Invalid) => (EventType::Warning, reason_text),
+        _ => (
+            EventType::Normal,
+            format!("{}: {reason_text}", transition(old, status.phase)),
+        ),
+    };
+    let reason = status
+        .phase
+        .map_or("Unknown".to_owned(), |p| format!("{p:?}"));
+    ctx.event(c, type_, &reason, note).await;
+}
+
+pub async fn apply(
+    c: &Campaign,
+    api: &Api<Campaign>,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Action> {
+    let old = c.status.clone().unwrap_or_default();
+    let mut status = CampaignStatus {
+        conditions: old.conditions.clone(),
+        observed_generation: c.metadata.generation,
+        ..CampaignStatus::default()
+    };
+    let action = match refusal(c, ctx) {
+        Some(refused) => withdraw(c, ctx, &mut status, &old, refused, now).await?,
+        None => publish(c, ctx, &mut status, now).await?,
     };
     if status != old {
-        apply_status(api, &name, &status).await?;
+        apply_status(api, &c.name_any(), &status).await?;
     }
-    if status.phase != old.phase {
-        let (type_, note) = match status.phase {
-            Some(CampaignPhase::Invalid) => (
-                EventType::Warning,
-                status.reason.clone().unwrap_or_default(),
-            ),
-            _ => (
-                EventType::Normal,
-                format!(
-                    "{}: {}",
-                    transition(old.phase, status.phase),
-                    status.reason.clone().unwrap_or_default()
-                ),
-            ),
-        };
-        let reason = status
-            .phase
-            .map_or("Unknown".to_owned(), |p| format!("{p:?}"));
-        ctx.event(c, type_, &reason, note).await;
-    }
+    announce(c, ctx, old.phase, &status).await;
     Ok(action)
 }
 

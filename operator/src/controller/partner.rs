@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -87,10 +87,70 @@ async fn resolve(
     }
 }
 
+/// Why a partner is not published: the condition's reason and message, and whether the
+/// error policy should retry (an unresolved Secret may appear).
+type NotPublished = (&'static str, String, bool);
+
+/// Publishes the partner's row once its credentials resolve; records `CredentialsResolved`.
+async fn publish(
+    p: &Partner,
+    ctx: &Context,
+    status: &mut PartnerStatus,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<(), NotPublished>> {
+    let (namespace, generation) = (p.namespace().unwrap_or_default(), p.metadata.generation);
+    let resolved = resolve(p, ctx, &namespace).await?;
+    let (ok, reason, message) = match &resolved {
+        Err((reason, message)) => (false, *reason, message.clone()),
+        Ok(_) => (true, "Resolved", String::new()),
+    };
+    let c = Condition::from_bool(
+        conditions::CREDENTIALS_RESOLVED,
+        ok,
+        reason,
+        message.clone(),
+        generation,
+        now,
+    );
+    set_condition(&mut status.conditions, c);
+    let credentials_sha256 = match resolved {
+        Err(_) => return Ok(Err((reason, message, true))),
+        Ok(sha) => sha,
+    };
+    status.credentials_resolved = true;
+    let row = PartnerRow {
+        code: p.spec.partner_code.to_string(),
+        namespace,
+        name: p.name_any(),
+        display_name: p.spec.display_name.clone(),
+        endpoint: p.spec.endpoint.clone(),
+        credentials_sha256,
+        retry_policy: serde_json::to_value(&p.spec.retry_policy)?,
+        bonus_rules: serde_json::to_value(&p.spec.bonus_rules)?,
+        enabled: p.spec.enabled,
+        generation: generation.unwrap_or_default(),
+    };
+    Ok(
+        match ctx
+            .db
+            .serializable("publish_partner", &PublishPartner(row))
+            .await?
+        {
+            PartnerPublished::CodeTaken { namespace, name } => Err((
+                "PartnerCodeTaken",
+                format!(
+                    "partner code {} belongs to Partner {namespace}/{name}",
+                    p.spec.partner_code
+                ),
+                false,
+            )),
+            PartnerPublished::Written | PartnerPublished::Unchanged => Ok(()),
+        },
+    )
+}
+
 async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action> {
     let now = Utc::now();
-    let namespace = p.namespace().unwrap_or_default();
-    let name = p.name_any();
     let generation = p.metadata.generation;
     let old = p.status.clone().unwrap_or_default();
     let mut status = PartnerStatus {
@@ -98,86 +158,19 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
         observed_generation: generation,
         ..PartnerStatus::default()
     };
-    let cond = |type_: &str, ok: bool, reason: &str, message: String| {
-        Condition::from_bool(type_, ok, reason, message, generation, now)
-    };
-    // Ok(action) when the partner is published, Err((reason, message, retry)) otherwise.
-    let outcome: std::result::Result<(), (&str, String, bool)> = match p.spec.validate() {
+    let outcome = match p.spec.validate() {
         Err(issues) => Err(("ValidationFailed", describe_issues(&issues), false)),
-        Ok(()) => match resolve(p, ctx, &namespace).await? {
-            Err((reason, message)) => {
-                set_condition(
-                    &mut status.conditions,
-                    cond(
-                        conditions::CREDENTIALS_RESOLVED,
-                        false,
-                        reason,
-                        message.clone(),
-                    ),
-                );
-                Err((reason, message, true))
-            }
-            Ok(credentials_sha256) => {
-                status.credentials_resolved = true;
-                set_condition(
-                    &mut status.conditions,
-                    cond(
-                        conditions::CREDENTIALS_RESOLVED,
-                        true,
-                        "Resolved",
-                        String::new(),
-                    ),
-                );
-                let row = PartnerRow {
-                    code: p.spec.partner_code.to_string(),
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    display_name: p.spec.display_name.clone(),
-                    endpoint: p.spec.endpoint.clone(),
-                    credentials_sha256,
-                    retry_policy: serde_json::to_value(&p.spec.retry_policy)?,
-                    bonus_rules: serde_json::to_value(&p.spec.bonus_rules)?,
-                    enabled: p.spec.enabled,
-                    generation: generation.unwrap_or_default(),
-                };
-                match ctx
-                    .db
-                    .serializable("publish_partner", &PublishPartner(row))
-                    .await?
-                {
-                    PartnerPublished::CodeTaken { namespace, name } => Err((
-                        "PartnerCodeTaken",
-                        format!(
-                            "partner code {} belongs to Partner {namespace}/{name}",
-                            p.spec.partner_code
-                        ),
-                        false,
-                    )),
-                    PartnerPublished::Written | PartnerPublished::Unchanged => Ok(()),
-                }
-            }
-        },
+        Ok(()) => publish(p, ctx, &mut status, now).await?,
     };
-    let retry = match &outcome {
-        Ok(()) => {
-            status.phase = Some(PartnerPhase::Ready);
-            set_condition(
-                &mut status.conditions,
-                cond(conditions::READY, true, "Published", String::new()),
-            );
-            None
-        }
-        Err((reason, message, retry)) => {
-            status.phase = Some(PartnerPhase::Error);
-            set_condition(
-                &mut status.conditions,
-                cond(conditions::READY, false, reason, message.clone()),
-            );
-            retry.then(|| message.clone())
-        }
+    let (phase, ready, reason, message) = match &outcome {
+        Ok(()) => (PartnerPhase::Ready, true, "Published", String::new()),
+        Err((reason, message, _)) => (PartnerPhase::Error, false, *reason, message.clone()),
     };
+    status.phase = Some(phase);
+    let c = Condition::from_bool(conditions::READY, ready, reason, message, generation, now);
+    set_condition(&mut status.conditions, c);
     if status != old {
-        apply_status(api, &name, &status).await?;
+        apply_status(api, &p.name_any(), &status).await?;
     }
     if status.phase != old.phase {
         let (type_, reason, note) = match &outcome {
@@ -190,10 +183,10 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
         };
         ctx.event(p, type_, reason, note).await;
     }
-    match retry {
+    match outcome {
         // The error policy's per-object backoff retries an unresolved Secret: 1 s, 2 s, … 5 min.
-        Some(message) => Err(Error::CredentialsUnresolved(message)),
-        None => Ok(Action::requeue(RESYNC)),
+        Err((_, message, true)) => Err(Error::CredentialsUnresolved(message)),
+        _ => Ok(Action::requeue(RESYNC)),
     }
 }
 

@@ -38,6 +38,7 @@ struct StatementParams {
     /// The period's end, exclusive (RFC 3339); at most 400 days after `from`.
     to: DateTime<Utc>,
     /// `json` (default) or `csv`.
+    #[param(inline)]
     format: Option<Format>,
 }
 
@@ -53,7 +54,7 @@ async fn statement(
     ApiQuery(params): ApiQuery<StatementParams>,
 ) -> Result<Response, ApiError> {
     if params.to <= params.from || params.to - params.from > Duration::days(MAX_PERIOD_DAYS) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "invalid_period",
             format!("to must be after from, by at most {MAX_PERIOD_DAYS} days"),
         )
