@@ -400,6 +400,11 @@ refusals!(
         SERVICE_UNAVAILABLE
 );
 refusals!(
+    /// A read of one member's data over a period the rules may refuse (a statement).
+    PeriodReadRefusals: BAD_REQUEST, NOT_FOUND, MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY,
+        INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
     /// A quote: a body, and optionally a member to quote for.
     QuoteRefusals: BAD_REQUEST, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
         MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::openapi::MemberReadRefusals;
+use super::openapi::PeriodReadRefusals;
 use super::{ApiError, ApiPath, ApiQuery, AppState, MemberPath};
 use crate::store::statement::{Statement, Totals};
 
@@ -46,7 +46,7 @@ struct StatementParams {
 #[utoipa::path(get, path = "/v1/members/{member_id}/statement", tag = "members",
     params(MemberPath, StatementParams),
     responses((status = 200, description = "the statement",
-        content((Statement = "application/json"), (String = "text/csv"))), MemberReadRefusals))]
+        content((Statement = "application/json"), (String = "text/csv"))), PeriodReadRefusals))]
 #[tracing::instrument(skip(app, params))]
 async fn statement(
     State(app): State<AppState>,
