@@ -11,6 +11,7 @@ pub mod activities;
 pub mod audit;
 mod caps;
 mod context;
+mod credit;
 mod earn;
 mod export;
 pub mod history;

@@ -9,10 +9,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::member_ctx;
+use super::credit::{Credit, credit};
 use super::earn::balance_after;
 use super::idempotency::Outcome;
-use super::ledger::{Deltas, Draft, EntryKind};
-use super::lots::{self, NewLot};
 use super::tx::Tx;
 use super::{Committed, Db, IdemRequest, now_micros};
 use crate::api::PartnerBonusAwarded;
@@ -39,38 +38,15 @@ async fn award_unit(
     let mut ctx = member_ctx(tx, region, req.member_id).await?;
     let points = req.points.get();
     let now = now_micros();
-    let entry = ctx
-        .append(
-            tx,
-            now,
-            Draft {
-                kind: EntryKind::Earn,
-                deltas: Deltas {
-                    available: points,
-                    lifetime: points,
-                    ..Deltas::default()
-                },
-                reason: PARTNER_BONUS_REASON,
-                source: Some(req.partner.as_str()),
-                reference: Some(req.reference.as_str()),
-                hold_id: None,
-                details: json!({ "partner": req.partner.as_str(), "webhook_id": req.webhook_id }),
-            },
-        )
-        .await?;
-    let expires_at = now + req.lot_expiry;
-    let lot = NewLot {
-        id: Uuid::new_v4(),
-        member_id: req.member_id,
-        home_region: &ctx.home_region,
-        earn_seq: entry.seq,
+    let bonus = Credit {
         points,
-        expires_at,
-        vests_at: None,
-        qualifying: 0,
-        qualifying_until: None,
+        reason: PARTNER_BONUS_REASON,
+        source: req.partner.as_str(),
+        reference: req.reference.as_str(),
+        details: json!({ "partner": req.partner.as_str(), "webhook_id": req.webhook_id }),
+        lot_expiry: req.lot_expiry,
     };
-    lots::create(tx, lot, now).await?;
+    let (entry, expires_at) = credit(tx, &mut ctx, bonus, now).await?;
     ctx.write_balance(tx, now).await?;
     let awarded = PartnerBonusAwarded {
         entry_id: entry.id,

@@ -16,11 +16,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
+use super::credit::Credit;
 use super::earn::{EarnWindows, balance_after};
 use super::idempotency::{Outcome, stored_value, to_json};
-use super::ledger::{Appended, Deltas, Draft, EntryKind};
+use super::ledger::Appended;
 use super::tx::{Tx, settle_pair};
-use super::{Committed, Db, IdemRequest, lots, now_micros};
+use super::{Committed, Db, IdemRequest, now_micros};
 use crate::api::{ActivityEarned, ReferredCredit, StreakProgress};
 use crate::domain::activity::{self, ActivityKind, ActivityRule, ActivityUsage};
 use crate::domain::{Programme, Reference, Refusal, Source};
@@ -94,7 +95,7 @@ async fn usage(
 }
 
 /// An activity earn's entry: what it is, and the reference it is recorded under.
-struct Credit<'a> {
+struct ActivityCredit<'a> {
     points: i64,
     reason: &'a str,
     /// Prefixed (`referral:RF-1`, `referral-welcome:RF-1`), so that an activity's
@@ -103,43 +104,23 @@ struct Credit<'a> {
     details: serde_json::Value,
 }
 
-/// Credits an activity earn to `ctx`: the entry and a lot; not qualifying.
+/// Credits an activity earn to `ctx` under the report's source; not qualifying.
 async fn credit(
     tx: &Tx<'_>,
     ctx: &mut MemberCtx,
-    c: Credit<'_>,
+    c: ActivityCredit<'_>,
     req: &ActivityRequest,
     windows: EarnWindows,
 ) -> Result<Appended> {
-    let now = now_micros();
-    let (points, reason, reference, details) = (c.points, c.reason, c.reference, c.details);
-    let draft = Draft {
-        source: Some(req.source.as_str()),
-        reference: Some(&reference),
-        ..Draft::new(
-            EntryKind::Earn,
-            Deltas {
-                available: points,
-                lifetime: points,
-                ..Deltas::default()
-            },
-            reason,
-            details,
-        )
+    let shared = Credit {
+        points: c.points,
+        reason: c.reason,
+        source: req.source.as_str(),
+        reference: &c.reference,
+        details: c.details,
+        lot_expiry: windows.lot_expiry,
     };
-    let appended = ctx.append(tx, now, draft).await?;
-    let lot = lots::NewLot {
-        id: Uuid::new_v4(),
-        member_id: ctx.member_id,
-        home_region: &ctx.home_region,
-        earn_seq: appended.seq,
-        points,
-        expires_at: now + windows.lot_expiry,
-        vests_at: None,
-        qualifying: 0,
-        qualifying_until: None,
-    };
-    lots::create(tx, lot, now).await?;
+    let (appended, _) = super::credit::credit(tx, ctx, shared, now_micros()).await?;
     Ok(appended)
 }
 
@@ -185,7 +166,7 @@ async fn credit_referred(
     if rule.referred_points == 0 {
         return Ok(None);
     }
-    let welcome = Credit {
+    let welcome = ActivityCredit {
         points: rule.referred_points,
         reason: "welcome bonus for joining through a referral",
         reference: format!("referral-welcome:{}", req.reference.as_str()),
@@ -237,7 +218,7 @@ async fn activity_unit(
     let mut entry_id = None;
     if points > 0 {
         let reason = format!("{} activity", req.kind.as_str());
-        let earned = Credit {
+        let earned = ActivityCredit {
             points,
             reason: &reason,
             reference: format!("{}:{}", req.kind.as_str(), req.reference.as_str()),
