@@ -7,6 +7,9 @@ IMAGE_TAG ?= 0.1.0
 # Where cargo builds (`make images CARGO_TARGET_DIR=...` keeps release builds apart).
 CARGO_TARGET_DIR ?= target
 export CARGO_TARGET_DIR
+# Incremental caches are large and a clean CI build never reuses them.
+CARGO_INCREMENTAL ?= 0
+export CARGO_INCREMENTAL
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
