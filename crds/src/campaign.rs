@@ -17,10 +17,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    Channel, Condition, Money, PartnerCode, ProductType, RegionName, ResidencyGroup, Tier, Weekday,
+    ActivityKind, Channel, Condition, Money, PartnerCode, ProductType, RegionName, ResidencyGroup,
+    Tier, Weekday,
 };
 
-pub use eligibility::EarnContext;
+pub use eligibility::{ActivityContext, EarnContext};
 pub use overlap::{ExclusiveConflict, exclusive_conflict};
 pub use schedule::TimeOfDay;
 
@@ -77,7 +78,8 @@ pub struct CampaignSpec {
     /// Which bookings qualify. Every list that is empty or absent matches anything.
     #[serde(default)]
     pub eligibility: Eligibility,
-    /// What a qualifying booking earns on top of its base points.
+    /// What a qualifying booking earns on top of its base points (for an activity campaign:
+    /// on top of the activity's points).
     pub effect: Effect,
     /// How the campaign combines with other active campaigns.
     #[serde(default)]
@@ -154,11 +156,22 @@ pub struct Recurrence {
     pub end_time: Option<TimeOfDay>,
 }
 
-/// Which bookings qualify. Each non-empty list must contain the booking's value; an empty
-/// list matches anything.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+/// Which earns qualify. Each non-empty list must contain the earn's value; an empty list
+/// matches anything, except `activities`: empty, the campaign is for bookings; listed, it is
+/// for those activities and no booking, and the booking-only criteria (`productTypes`,
+/// `partners`, `channels`, `minSpend`) must then be absent.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = (
+    "!has(self.activities) || size(self.activities) == 0 || ((!has(self.productTypes) || size(self.productTypes) == 0) && (!has(self.partners) || size(self.partners) == 0) && (!has(self.channels) || size(self.channels) == 0) && !has(self.minSpend))",
+    "a campaign for activities cannot require productTypes, partners, channels or minSpend: they describe bookings"
+))]
 pub struct Eligibility {
+    /// Activities whose points the campaign adds to: referral, review, streak. Empty or
+    /// absent: the campaign is for bookings and no activity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub activities: Vec<ActivityKind>,
     /// Product types that qualify: hotel, flight, car, experience.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
@@ -193,7 +206,9 @@ pub struct Eligibility {
 ///
 /// The multiplier is an integer in thousandths so that no float ever touches points:
 /// `multiplierMilli: 2000` doubles the booking's base points (2x), `1500` is 1.5x. The
-/// service applies it and rounds in one place, as its ledger documentation describes.
+/// service applies it and rounds in one place, as its ledger documentation describes. On an
+/// activity it multiplies the activity's points as its own caps left them, and the bonus is
+/// per activity earn.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = (
@@ -315,5 +330,11 @@ impl CampaignSpec {
     /// then and the booking is eligible.
     pub fn applies_to(&self, ctx: &EarnContext<'_>, at: DateTime<Utc>) -> bool {
         self.is_active_at(at) && self.eligibility.matches(ctx)
+    }
+
+    /// Whether the campaign adds to an activity earn at `at` in context `ctx`: it is active
+    /// then and lists the activity.
+    pub fn applies_to_activity(&self, ctx: &ActivityContext<'_>, at: DateTime<Utc>) -> bool {
+        self.is_active_at(at) && self.eligibility.matches_activity(ctx)
     }
 }

@@ -13,7 +13,9 @@ mod vocabulary;
 pub use condition::{Condition, ConditionStatus, find_condition, is_condition_true, set_condition};
 pub use names::{CountryCode, CurrencyCode, PartnerCode, RegionName, ResidencyGroup};
 pub use secret::SecretKeyRef;
-pub use vocabulary::{Channel, Money, ProductType, Tier, UnknownTier, Weekday};
+pub use vocabulary::{
+    ActivityKind, Channel, Money, ProductType, Tier, UnknownActivity, UnknownTier, Weekday,
+};
 
 /// Whether `url` is an absolute https URL with a host: `https://host[:port][/path]`, no
 /// whitespace. Deliberately strict and small; it is no general URL parser.

@@ -178,17 +178,25 @@ pub struct ReferredCredit {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ActivityEarned {
     pub member_id: Uuid,
+    #[schema(schema_with = schema::activity_kind)]
     pub kind: ActivityKind,
     pub source: String,
     pub reference: String,
     /// The activity's local day, in the reported time zone (UTC by default).
     pub local_day: chrono::NaiveDate,
-    /// Points earned; 0 when a cap left nothing or a visit did not complete a streak.
+    /// Points earned: the activity's and the campaigns'; 0 when a cap left nothing or a
+    /// visit did not complete a streak.
     pub points: i64,
+    /// The activity's own points, after its daily, monthly and lifetime caps.
+    pub activity_points: i64,
     /// The ledger entry, when points were earned.
     pub entry_id: Option<Uuid>,
+    /// The activity cap that cut its own points, if one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capped_by: Option<ActivityCap>,
+    /// The campaigns for this activity that added points, each after its own caps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<Granted>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streak: Option<StreakProgress>,
     #[serde(skip_serializing_if = "Option::is_none")]

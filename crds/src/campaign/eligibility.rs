@@ -1,7 +1,9 @@
-//! Whether a booking qualifies for a campaign.
+//! Whether a booking or an activity qualifies for a campaign.
 
 use super::Eligibility;
-use crate::common::{Channel, Money, PartnerCode, ProductType, RegionName, ResidencyGroup, Tier};
+use crate::common::{
+    ActivityKind, Channel, Money, PartnerCode, ProductType, RegionName, ResidencyGroup, Tier,
+};
 
 /// What the service knows about a booking when it earns points for it.
 #[derive(Debug, Clone, Copy)]
@@ -22,12 +24,38 @@ pub struct EarnContext<'a> {
     pub spend: &'a Money,
 }
 
+/// What the service knows about an activity earn (a referral, a review, a streak).
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityContext<'a> {
+    /// What the member did.
+    pub activity: ActivityKind,
+    /// The member's tier when they did it.
+    pub tier: Tier,
+    /// The member's residency group.
+    pub residency_group: &'a ResidencyGroup,
+    /// The member's home region.
+    pub region: &'a RegionName,
+}
+
+fn allows<T: PartialEq>(list: &[T], value: &T) -> bool {
+    list.is_empty() || list.contains(value)
+}
+
 impl Eligibility {
-    /// Whether a booking qualifies: each non-empty list contains the booking's value, and the
-    /// spend reaches `minSpend` in the same currency.
+    /// Whether the criteria that describe bookings are all absent.
+    pub fn has_booking_criteria(&self) -> bool {
+        !(self.product_types.is_empty()
+            && self.partners.is_empty()
+            && self.channels.is_empty()
+            && self.min_spend.is_none())
+    }
+
+    /// Whether a booking qualifies: the campaign is for bookings (it lists no activity), each
+    /// non-empty list contains the booking's value, and the spend reaches `minSpend` in the
+    /// same currency.
     pub fn matches(&self, ctx: &EarnContext<'_>) -> bool {
-        fn allows<T: PartialEq>(list: &[T], value: &T) -> bool {
-            list.is_empty() || list.contains(value)
+        if !self.activities.is_empty() {
+            return false;
         }
         let partner_ok =
             self.partners.is_empty() || ctx.partner.is_some_and(|p| self.partners.contains(p));
@@ -41,6 +69,16 @@ impl Eligibility {
             && allows(&self.channels, &ctx.channel)
             && partner_ok
             && spend_ok
+    }
+
+    /// Whether an activity earn qualifies: the campaign lists the activity, the member's
+    /// tier, residency group and region are allowed, and no booking criterion is set.
+    pub fn matches_activity(&self, ctx: &ActivityContext<'_>) -> bool {
+        self.activities.contains(&ctx.activity)
+            && !self.has_booking_criteria()
+            && allows(&self.tiers, &ctx.tier)
+            && allows(&self.residency_groups, ctx.residency_group)
+            && allows(&self.regions, ctx.region)
     }
 }
 
@@ -115,6 +153,35 @@ mod tests {
         };
         assert!(air_france.matches(&ctx(&b, true)));
         assert!(!air_france.matches(&ctx(&b, false)));
+    }
+
+    #[test]
+    fn a_campaign_is_for_bookings_or_for_the_activities_it_lists() {
+        let b = booking(10_000, "EUR");
+        let reviews = Eligibility {
+            activities: vec![ActivityKind::Review],
+            tiers: vec![Tier::Gold],
+            ..Default::default()
+        };
+        assert!(!reviews.matches(&ctx(&b, false)), "no booking qualifies");
+        let activity = |activity, tier| ActivityContext {
+            activity,
+            tier,
+            residency_group: &b.group,
+            region: &b.region,
+        };
+        assert!(reviews.matches_activity(&activity(ActivityKind::Review, Tier::Gold)));
+        assert!(!reviews.matches_activity(&activity(ActivityKind::Referral, Tier::Gold)));
+        assert!(!reviews.matches_activity(&activity(ActivityKind::Review, Tier::Basic)));
+        assert!(
+            !Eligibility::default().matches_activity(&activity(ActivityKind::Review, Tier::Gold)),
+            "a booking campaign adds nothing to activities"
+        );
+        let mixed = Eligibility {
+            channels: vec![Channel::App],
+            ..reviews
+        };
+        assert!(!mixed.matches_activity(&activity(ActivityKind::Review, Tier::Gold)));
     }
 
     #[test]

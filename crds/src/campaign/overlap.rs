@@ -70,10 +70,22 @@ fn is_exclusive_candidate(c: &Campaign) -> bool {
         && c.spec.validate().is_ok()
 }
 
+/// Whether two campaigns can ever apply to the same earn: both for bookings, or for
+/// activities they both list. A booking campaign and an activity campaign never compete.
+fn same_earns(a: &CampaignSpec, b: &CampaignSpec) -> bool {
+    let (a, b) = (&a.eligibility.activities, &b.eligibility.activities);
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => true,
+        (false, false) => a.iter().any(|kind| b.contains(kind)),
+        _ => false,
+    }
+}
+
 /// Why `this` must be refused because of another Exclusive campaign in `all`: the same
-/// priority, an instant at which both apply, and the other's name sorts first (names, then
-/// namespaces). Eligibility is not compared: two such campaigns are ambiguous enough to
-/// refuse whenever their schedules meet.
+/// priority, an instant at which both apply to the same kind of earn (bookings, or an
+/// activity both list), and the other's name sorts first (names, then namespaces). The other
+/// criteria are not compared: two such campaigns are ambiguous enough to refuse whenever
+/// their schedules meet.
 pub fn exclusive_conflict<'a>(
     this: &Campaign,
     all: impl IntoIterator<Item = &'a Campaign>,
@@ -85,6 +97,7 @@ pub fn exclusive_conflict<'a>(
         .into_iter()
         .filter(|o| is_exclusive_candidate(o) && sort_key(o) < sort_key(this))
         .filter(|o| o.spec.stacking.priority == this.spec.stacking.priority)
+        .filter(|o| same_earns(&o.spec, &this.spec))
         .collect();
     earlier.sort_by_key(|o| sort_key(o));
     earlier.into_iter().find_map(|o| {

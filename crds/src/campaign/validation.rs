@@ -126,6 +126,13 @@ impl CampaignSpec {
         check_unique("spec.eligibility.regions", &e.regions, issues);
         check_unique("spec.eligibility.partners", &e.partners, issues);
         check_unique("spec.eligibility.channels", &e.channels, issues);
+        check_unique("spec.eligibility.activities", &e.activities, issues);
+        if !e.activities.is_empty() && e.has_booking_criteria() {
+            issues.push(ValidationIssue::new(
+                "spec.eligibility",
+                "a campaign for activities cannot require productTypes, partners, channels or minSpend: they describe bookings",
+            ));
+        }
         if e.min_spend.as_ref().is_some_and(|m| m.amount_minor < 0) {
             issues.push(ValidationIssue::new(
                 "spec.eligibility.minSpend.amountMinor",
@@ -263,6 +270,21 @@ mod tests {
                 serde_json::json!({ "tiers": ["gold", "gold"] }),
                 "spec.eligibility.tiers",
             ),
+            (
+                &["eligibility"],
+                serde_json::json!({ "activities": ["review", "review"] }),
+                "spec.eligibility.activities",
+            ),
+            (
+                &["eligibility"],
+                serde_json::json!({ "activities": ["review"], "productTypes": ["hotel"] }),
+                "spec.eligibility",
+            ),
+            (
+                &["eligibility"],
+                serde_json::json!({ "activities": ["referral"], "minSpend": { "amountMinor": 1, "currency": "EUR" } }),
+                "spec.eligibility",
+            ),
         ];
         for (path, value, field) in cases {
             let spec = with(path, value.clone());
@@ -272,6 +294,15 @@ mod tests {
                 "{path:?} = {value}: expected an issue on {field}, got {issues:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_campaign_for_activities_is_valid_without_booking_criteria() {
+        let spec = with(
+            &["eligibility"],
+            serde_json::json!({ "activities": ["referral", "streak"], "tiers": ["gold"] }),
+        );
+        assert_eq!(spec.validate(), Ok(()));
     }
 
     #[test]

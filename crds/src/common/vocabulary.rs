@@ -83,6 +83,49 @@ impl std::str::FromStr for Tier {
     }
 }
 
+/// What a member did, other than booking, that the programme rewards with points.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    /// A member they referred completed their first booking.
+    Referral,
+    /// They reviewed a stay or a trip.
+    Review,
+    /// They visited (logged in, opened the app) on enough consecutive days.
+    Streak,
+}
+
+impl ActivityKind {
+    /// Every activity, in a stable order.
+    pub const ALL: [ActivityKind; 3] = [Self::Referral, Self::Review, Self::Streak];
+
+    /// The name on the wire, in the programme's rules and in ledger entries.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Referral => "referral",
+            Self::Review => "review",
+            Self::Streak => "streak",
+        }
+    }
+}
+
+/// A text that names no activity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown activity {0:?}")]
+pub struct UnknownActivity(pub String);
+
+impl std::str::FromStr for ActivityKind {
+    type Err = UnknownActivity;
+    fn from_str(s: &str) -> Result<Self, UnknownActivity> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownActivity(s.to_owned()))
+    }
+}
+
 /// Where a booking was made.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -159,6 +202,19 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Weekday::Saturday).unwrap(),
             "\"Saturday\""
+        );
+    }
+
+    #[test]
+    fn activities_convert_both_ways_and_unknown_ones_are_refused() {
+        for kind in ActivityKind::ALL {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire.as_str(), Some(kind.as_str()));
+            assert_eq!(kind.as_str().parse::<ActivityKind>(), Ok(kind));
+        }
+        assert_eq!(
+            "login".parse::<ActivityKind>(),
+            Err(UnknownActivity("login".into()))
         );
     }
 

@@ -519,6 +519,38 @@ pub fn write(r: &Results, machine: &Machine, command: &str, out: &Path) -> Resul
         dir.join("latency.svg"),
         crate::plot::latency_svg(&r.scenarios),
     )?;
-    std::fs::write(out, markdown(r, machine, command))?;
+    let mut text = markdown(r, machine, command);
+    let existing = std::fs::read_to_string(out).unwrap_or_default();
+    let kept = kept_sections(&existing);
+    if !kept.is_empty() {
+        text.push('\n');
+        text.push_str(kept);
+    }
+    std::fs::write(out, text)?;
     Ok(())
+}
+
+/// The line after which a report keeps what it held before: sections measured by other
+/// commands (the campaign backtest), which a new run must not wipe.
+const KEPT_MARKER: &str =
+    "<!-- Sections below are measured by other commands; loyalty-bench keeps them. -->";
+
+/// Everything from [`KEPT_MARKER`] on in an earlier report, or nothing.
+fn kept_sections(existing: &str) -> &str {
+    existing.find(KEPT_MARKER).map_or("", |at| &existing[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_report_keeps_the_sections_after_the_marker_and_nothing_else() {
+        let earlier = format!("# old figures\n\n{KEPT_MARKER}\n\n## Backtest\n\n24.6 s\n");
+        assert_eq!(
+            kept_sections(&earlier),
+            format!("{KEPT_MARKER}\n\n## Backtest\n\n24.6 s\n")
+        );
+        assert_eq!(kept_sections("# old figures only\n"), "");
+    }
 }

@@ -3,7 +3,6 @@
 //! go in; the points granted (cut by the daily, monthly and lifetime caps) come out.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -11,44 +10,16 @@ use serde::{Deserialize, Serialize};
 use super::Invalid;
 use super::caps::{Limit, cut};
 
-/// What a member did that the programme rewards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivityKind {
-    /// A member they referred completed their first booking.
-    Referral,
-    /// They reviewed a stay or a trip.
-    Review,
-    /// They visited (logged in, opened the app) on enough consecutive days.
-    Streak,
-}
+pub use loyalty_crds::common::ActivityKind;
 
-impl ActivityKind {
-    pub const ALL: [ActivityKind; 3] = [Self::Referral, Self::Review, Self::Streak];
-
-    /// The name in requests, rules and entries.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Referral => "referral",
-            Self::Review => "review",
-            Self::Streak => "streak",
-        }
-    }
-}
-
-impl FromStr for ActivityKind {
-    type Err = Invalid;
-    fn from_str(s: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "unknown_activity",
-                    "kind must be one of referral, review, streak",
-                )
-            })
-    }
+/// An activity's name as a request or a rule spells it.
+pub fn parse_kind(name: &str) -> Result<ActivityKind, Invalid> {
+    name.parse().map_err(|_| {
+        Invalid::new(
+            "unknown_activity",
+            "kind must be one of referral, review, streak",
+        )
+    })
 }
 
 /// How the programme rewards one activity.
@@ -170,13 +141,8 @@ mod tests {
     }
 
     #[test]
-    fn kinds_convert_both_ways_and_unknown_ones_are_refused() {
-        for k in ActivityKind::ALL {
-            assert_eq!(k.as_str().parse::<ActivityKind>(), Ok(k));
-        }
-        assert_eq!(
-            "login".parse::<ActivityKind>().unwrap_err().code,
-            "unknown_activity"
-        );
+    fn an_unknown_kind_is_refused_with_a_code() {
+        assert_eq!(parse_kind("review"), Ok(ActivityKind::Review));
+        assert_eq!(parse_kind("login").unwrap_err().code, "unknown_activity");
     }
 }

@@ -10,8 +10,11 @@
 //!    BestOf campaign worth the most. Each applied campaign grants
 //!    floor(exact base × tier × (multiplier − 1)) + bonus points;
 //! 4. (in the transaction) each grant is cut to the campaign's per-member cap and budget.
+//!
+//! An activity earn (a referral, a review, a streak) has no base or tier step: the campaigns
+//! that list the activity stack the same way on the activity's points.
 
-use loyalty_crds::campaign::{CampaignSpec, EarnContext, StackingMode};
+use loyalty_crds::campaign::{ActivityContext, CampaignSpec, EarnContext, StackingMode};
 use loyalty_crds::common::Tier;
 use serde::Serialize;
 
@@ -120,26 +123,87 @@ pub(super) fn scaled(base: &PointsBreakdown, factor: i128, scale: i128) -> Resul
     i64::try_from(numerator / denominator).map_err(|_| too_large())
 }
 
-fn award(
-    base: &PointsBreakdown,
-    tier_milli: i64,
-    entry: &CampaignEntry,
-) -> Result<PlannedAward, Invalid> {
+/// A campaign's effect: its multiplier in thousandths and its flat bonus.
+fn effect(entry: &CampaignEntry) -> (i64, i64) {
     let effect = &entry.spec.effect;
-    let multiplier = i64::from(effect.multiplier_milli.unwrap_or(1_000));
-    let bonus = effect.bonus_points.unwrap_or(0).max(0);
-    let extra = i128::from(tier_milli) * i128::from(multiplier - 1_000);
-    let points = scaled(base, extra, MILLI * MILLI)?
-        .checked_add(bonus)
-        .ok_or_else(too_large)?;
+    (
+        i64::from(effect.multiplier_milli.unwrap_or(1_000)),
+        effect.bonus_points.unwrap_or(0).max(0),
+    )
+}
+
+fn planned(entry: &CampaignEntry, extra: i64, bonus: i64) -> Result<PlannedAward, Invalid> {
+    let (multiplier, _) = effect(entry);
     Ok(PlannedAward {
         namespace: entry.namespace.clone(),
         name: entry.name.clone(),
         mode: entry.spec.stacking.mode,
         multiplier_milli: multiplier,
         bonus_points: bonus,
-        points,
+        points: extra.checked_add(bonus).ok_or_else(too_large)?,
     })
+}
+
+fn award(
+    base: &PointsBreakdown,
+    tier_milli: i64,
+    entry: &CampaignEntry,
+) -> Result<PlannedAward, Invalid> {
+    let (multiplier, bonus) = effect(entry);
+    let extra = i128::from(tier_milli) * i128::from(multiplier - 1_000);
+    planned(entry, scaled(base, extra, MILLI * MILLI)?, bonus)
+}
+
+/// A campaign's addition to an activity's `points`: floor(points × (multiplier − 1)) + bonus.
+fn activity_award(points: i64, entry: &CampaignEntry) -> Result<PlannedAward, Invalid> {
+    let (multiplier, bonus) = effect(entry);
+    let extra = i128::from(points) * i128::from(multiplier - 1_000) / MILLI;
+    planned(entry, i64::try_from(extra).map_err(|_| too_large())?, bonus)
+}
+
+/// The campaigns that apply of those `applicable`, each priced by `price`: the
+/// highest-priority Exclusive alone if there is one, otherwise every Additive plus the
+/// BestOf worth the most.
+fn stack(
+    applicable: &[&CampaignEntry],
+    price: impl Fn(&CampaignEntry) -> Result<PlannedAward, Invalid>,
+) -> Result<Vec<PlannedAward>, Invalid> {
+    // Highest priority first; the name breaks ties so the choice is deterministic.
+    let rank = |c: &CampaignEntry| {
+        (
+            std::cmp::Reverse(c.spec.stacking.priority),
+            c.namespace.clone(),
+            c.name.clone(),
+        )
+    };
+    let exclusive = applicable
+        .iter()
+        .filter(|c| c.spec.stacking.mode == StackingMode::Exclusive)
+        .min_by_key(|c| rank(c));
+    if let Some(winner) = exclusive {
+        return Ok(vec![price(winner)?]);
+    }
+    let mut applied = Vec::new();
+    let mut best: Option<(PlannedAward, &CampaignEntry)> = None;
+    for entry in applicable {
+        let planned = price(entry)?;
+        match entry.spec.stacking.mode {
+            StackingMode::Additive => applied.push(planned),
+            StackingMode::BestOf => {
+                let better = best.as_ref().is_none_or(|(b, be)| {
+                    planned.points > b.points
+                        || (planned.points == b.points && rank(entry) < rank(be))
+                });
+                if better {
+                    best = Some((planned, entry));
+                }
+            }
+            // None applies here: any Exclusive campaign was chosen above.
+            StackingMode::Exclusive => {}
+        }
+    }
+    applied.extend(best.map(|(b, _)| b));
+    Ok(applied)
 }
 
 /// Plans the earn of a booking at `at` for a member of `ctx.tier`.
@@ -156,48 +220,30 @@ pub fn plan(
         .iter()
         .filter(|c| c.spec.enabled && c.spec.applies_to(ctx, at))
         .collect();
-    // Highest priority first; the name breaks ties so the choice is deterministic.
-    let rank = |c: &CampaignEntry| {
-        (
-            std::cmp::Reverse(c.spec.stacking.priority),
-            c.namespace.clone(),
-            c.name.clone(),
-        )
-    };
-    let mut applied = Vec::new();
-    let exclusive = applicable
-        .iter()
-        .filter(|c| c.spec.stacking.mode == StackingMode::Exclusive)
-        .min_by_key(|c| rank(c));
-    if let Some(winner) = exclusive {
-        applied.push(award(base, tier_milli, winner)?);
-    } else {
-        let mut best: Option<(PlannedAward, &CampaignEntry)> = None;
-        for entry in &applicable {
-            let planned = award(base, tier_milli, entry)?;
-            match entry.spec.stacking.mode {
-                StackingMode::Additive => applied.push(planned),
-                StackingMode::BestOf => {
-                    let better = best.as_ref().is_none_or(|(b, be)| {
-                        planned.points > b.points
-                            || (planned.points == b.points && rank(entry) < rank(be))
-                    });
-                    if better {
-                        best = Some((planned, entry));
-                    }
-                }
-                // None applies here: any Exclusive campaign was chosen above.
-                StackingMode::Exclusive => {}
-            }
-        }
-        applied.extend(best.map(|(b, _)| b));
-    }
     Ok(EarnPlan {
         tier: ctx.tier,
         tier_multiplier_milli: tier_milli,
         tier_points,
-        campaigns: applied,
+        campaigns: stack(&applicable, |c| award(base, tier_milli, c))?,
     })
+}
+
+/// Plans what the campaigns for activities add to an activity earn of `points` (as the
+/// activity's own caps left them) at `at`. Nothing is added to an earn of no points.
+pub fn plan_activity(
+    points: i64,
+    campaigns: &[CampaignEntry],
+    ctx: &ActivityContext<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<PlannedAward>, Invalid> {
+    if points <= 0 {
+        return Ok(Vec::new());
+    }
+    let applicable: Vec<&CampaignEntry> = campaigns
+        .iter()
+        .filter(|c| c.spec.enabled && c.spec.applies_to_activity(ctx, at))
+        .collect();
+    stack(&applicable, |c| activity_award(points, c))
 }
 
 #[cfg(test)]
@@ -307,6 +353,59 @@ mod tests {
         let (_, plan) = plan_for(10_000, Tier::Basic, &list);
         let names: Vec<&str> = plan.campaigns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["x"]);
+    }
+
+    #[test]
+    fn activity_campaigns_stack_on_the_activitys_points_and_booking_ones_do_not() {
+        use loyalty_crds::common::ActivityKind;
+        let group = ResidencyGroup::new("eu").unwrap();
+        let region = RegionName::new("eu-west-1").unwrap();
+        let ctx = ActivityContext {
+            activity: ActivityKind::Review,
+            tier: Tier::Basic,
+            residency_group: &group,
+            region: &region,
+        };
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        let for_reviews = |mut c: CampaignEntry| {
+            c.spec.eligibility.activities = vec![ActivityKind::Review];
+            c
+        };
+        let mut list = campaigns(); // booking campaigns: none applies
+        list.push(for_reviews(entry(
+            "r-double",
+            StackingMode::BestOf,
+            0,
+            Some(2_000),
+            None,
+        )));
+        list.push(for_reviews(entry(
+            "r-bonus",
+            StackingMode::BestOf,
+            0,
+            None,
+            Some(30),
+        )));
+        list.push(for_reviews(entry(
+            "r-plus",
+            StackingMode::Additive,
+            0,
+            Some(1_333),
+            Some(1),
+        )));
+        let planned = plan_activity(50, &list, &ctx, at).unwrap();
+        let got: Vec<(&str, i64)> = planned
+            .iter()
+            .map(|p| (p.name.as_str(), p.points))
+            .collect();
+        // 50 × 0.333 = 16.65 → 16, + 1; the best BestOf is the double (50 > 30).
+        assert_eq!(got, vec![("r-plus", 17), ("r-double", 50)]);
+        assert_eq!(plan_activity(0, &list, &ctx, at).unwrap(), vec![]);
+        let streak = ActivityContext {
+            activity: ActivityKind::Streak,
+            ..ctx
+        };
+        assert_eq!(plan_activity(50, &list, &streak, at).unwrap(), vec![]);
     }
 
     #[test]

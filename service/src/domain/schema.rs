@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use loyalty_crds::campaign::StackingMode;
-use loyalty_crds::common::{Channel, PartnerCode, ProductType, Tier};
+use loyalty_crds::common::{ActivityKind, Channel, PartnerCode, ProductType, Tier};
 use serde::Serialize;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -138,6 +138,11 @@ pub fn product() -> RefOr<Schema> {
 /// The tiers, lowest first.
 pub fn tier() -> RefOr<Schema> {
     serde_enum(&Tier::ALL, "a member's tier")
+}
+
+/// The activities the programme rewards.
+pub fn activity_kind() -> RefOr<Schema> {
+    serde_enum(&ActivityKind::ALL, "what the member did")
 }
 
 /// The booking channels, or `null` for the default. Listed here with an exhaustive match so

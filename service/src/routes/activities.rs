@@ -15,7 +15,7 @@ use super::openapi::MemberWriteRefusals;
 use super::{ApiError, ApiJson, ApiPath, AppState, IdemKey, MemberPath, Written, at};
 use crate::api::ActivityEarned;
 use crate::auth::Caller;
-use crate::domain::activity::ActivityKind;
+use crate::domain::activity::{self, ActivityKind};
 use crate::domain::{Reference, Source};
 use crate::store::activities::ActivityRequest;
 
@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct ActivityBody {
     /// `referral` (the referred member completed a booking), `review`, or `streak` (a
     /// visit: a login or an app visit, counted once per local day).
-    #[schema(value_type = ActivityKind)]
+    #[schema(schema_with = crate::domain::schema::activity_kind)]
     kind: String,
     #[schema(value_type = Source)]
     source: String,
@@ -74,7 +74,7 @@ impl ActivityBody {
     }
 
     fn parse(&self, now: DateTime<Utc>) -> Result<ActivityRequest, ApiError> {
-        let kind: ActivityKind = self.kind.parse().map_err(at("kind"))?;
+        let kind = activity::parse_kind(&self.kind).map_err(at("kind"))?;
         if (kind == ActivityKind::Referral) != self.referred_member_id.is_some() {
             return Err(ApiError::unprocessable(
                 "referred_member_required",

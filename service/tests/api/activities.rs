@@ -255,3 +255,58 @@ async fn bad_activity_reports_are_refused_and_write_nothing() {
     assert_eq!(res.code(), "invalid_identity_hints");
     assert_eq!(app.footprint().await, before);
 }
+
+#[tokio::test]
+async fn a_campaign_for_reviews_adds_to_their_points_under_its_own_cap_and_not_to_bookings() {
+    let app = spawn_app().await;
+    app.publish_campaign(
+        "reviews-double",
+        json!({
+            "displayName": "Double review points",
+            "window": {"start": "2026-01-01T00:00:00Z", "end": "2028-01-01T00:00:00Z"},
+            "eligibility": {"activities": ["review"]},
+            "effect": {"multiplierMilli": 2000},
+            "caps": {"perMemberPoints": 60},
+        }),
+    )
+    .await;
+    // Demo rule: 50 points a review, at most 100 a day; the campaign doubles them, 60 at most.
+    let mut got = Vec::new();
+    for reference in ["RVC-1", "RVC-2", "RVC-3"] {
+        let res = app.post(&activities(ALICE), review(reference)).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        let campaign = &res.body["campaigns"][0];
+        got.push((
+            res.body["activity_points"].as_i64().unwrap(),
+            campaign["points"].as_i64().unwrap_or(0),
+            campaign["capped_by"].as_str().unwrap_or("").to_owned(),
+            res.body["points"].as_i64().unwrap(),
+        ));
+    }
+    assert_eq!(
+        got,
+        vec![
+            (50, 50, String::new(), 100),
+            (50, 10, "per_member_cap".into(), 60),
+            (0, 0, String::new(), 0),
+        ]
+    );
+    assert_eq!(app.balance(ALICE).await["available"], 160);
+    let history = app.get(&format!("/v1/members/{ALICE}/history")).await.body;
+    let newest = &history["entries"][0]["details"];
+    assert_eq!(newest["activity_points"], 50, "{history:#}");
+    assert_eq!(
+        newest["campaigns"][0]["campaign"],
+        "marketing/reviews-double"
+    );
+    // A booking earns nothing from a campaign for reviews.
+    let quote = app
+        .post(
+            "/v1/quote",
+            json!({"product": "hotel", "spend": {"amount_minor": 10_000, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(quote.status, StatusCode::OK, "{}", quote.body);
+    assert_eq!(quote.body["campaigns"], json!([]), "{}", quote.body);
+    app.assert_audit_clean().await;
+}

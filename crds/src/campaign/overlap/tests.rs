@@ -128,3 +128,21 @@ fn of_two_exclusive_campaigns_that_meet_the_later_name_is_refused() {
     other_priority.spec.stacking.priority = 1;
     assert_eq!(exclusive_conflict(&other_priority, &all), None);
 }
+
+#[test]
+fn exclusive_campaigns_for_different_earns_never_conflict() {
+    use crate::common::ActivityKind;
+    let bookings = campaign("a-bookings", paris_saturdays());
+    let mut reviews = campaign("b-reviews", paris_saturdays());
+    reviews.spec.eligibility.activities = vec![ActivityKind::Review];
+    let mut streaks = campaign("c-streaks-and-reviews", paris_saturdays());
+    streaks.spec.eligibility.activities = vec![ActivityKind::Streak, ActivityKind::Review];
+    let all = [bookings.clone(), reviews.clone(), streaks.clone()];
+    assert_eq!(
+        exclusive_conflict(&reviews, &all),
+        None,
+        "a review campaign does not compete with a booking campaign"
+    );
+    let conflict = exclusive_conflict(&streaks, &all).expect("both add to reviews");
+    assert_eq!(conflict.kept, "marketing-eu/b-reviews");
+}

@@ -1,8 +1,9 @@
 //! Points for activities: a referral, a review, a visit towards a streak. Each report is
 //! idempotent on its (source, reference); the activity's rule and its daily, monthly and
 //! lifetime caps are applied inside the member's SERIALIZABLE transaction, so concurrent
-//! reports cannot exceed a cap. Activity points are spendable and count towards lifetime
-//! points, not towards the tier (docs/rules.md).
+//! reports cannot exceed a cap. Campaigns that list the activity then add to the points the
+//! caps left, under their own caps and budgets (store::caps). Activity points are spendable
+//! and count towards lifetime points, not towards the tier (docs/rules.md).
 
 mod referral;
 pub mod rules;
@@ -21,11 +22,15 @@ use super::earn::{EarnWindows, balance_after};
 use super::idempotency::{Outcome, stored_value, to_json};
 use super::ledger::Appended;
 use super::tx::{Tx, settle_pair};
-use super::{Committed, Db, IdemRequest, now_micros};
+use super::{Committed, Db, IdemRequest, caps, now_micros};
 use crate::api::{ActivityEarned, ReferredCredit, StreakProgress};
 use crate::domain::activity::{self, ActivityKind, ActivityRule, ActivityUsage};
-use crate::domain::{Programme, Reference, Refusal, Source};
+use crate::domain::booking::{lot_lifetime, total_points};
+use crate::domain::caps::Granted;
+use crate::domain::rules::plan_activity;
+use crate::domain::{Programme, Reference, Refusal, Residency, Source};
 use crate::error::Result;
+use loyalty_crds::campaign::ActivityContext;
 
 #[derive(Debug, Clone)]
 pub struct ActivityRequest {
@@ -181,6 +186,50 @@ async fn credit_referred(
     }))
 }
 
+/// What the campaigns for this activity add to its `points`, each cut by its caps (their
+/// counters written), and the lifetime of the points.
+struct Boosted {
+    campaigns: Vec<Granted>,
+    total: i64,
+    windows: EarnWindows,
+}
+
+async fn boost(
+    tx: &Tx<'_>,
+    ctx: &MemberCtx,
+    req: &ActivityRequest,
+    points: i64,
+    programme: &Programme,
+    windows: EarnWindows,
+) -> Result<Boosted> {
+    let residency = Residency::stored(&ctx.residency_group, &ctx.home_region)?;
+    let earn = ActivityContext {
+        activity: req.kind,
+        tier: ctx.tier,
+        residency_group: &residency.group,
+        region: &residency.home_region,
+    };
+    let all = &programme.campaigns;
+    let planned = plan_activity(points, all, &earn, req.occurred_at)?;
+    let campaigns = caps::apply(
+        tx,
+        ctx.member_id,
+        &ctx.home_region,
+        &planned,
+        all,
+        req.occurred_at,
+    )
+    .await?;
+    Ok(Boosted {
+        total: total_points(points, &campaigns, 0)?,
+        windows: EarnWindows {
+            lot_expiry: lot_lifetime(&planned, all, windows.lot_expiry),
+            ..windows
+        },
+        campaigns,
+    })
+}
+
 async fn activity_unit(
     tx: &Tx<'_>,
     region: &str,
@@ -216,16 +265,23 @@ async fn activity_unit(
         (0, None)
     };
     let mut entry_id = None;
+    let mut boosted = Boosted {
+        campaigns: Vec::new(),
+        total: points,
+        windows,
+    };
     if points > 0 {
+        boosted = boost(tx, &ctx, req, points, programme, windows).await?;
         let reason = format!("{} activity", req.kind.as_str());
         let earned = ActivityCredit {
-            points,
+            points: boosted.total,
             reason: &reason,
             reference: format!("{}:{}", req.kind.as_str(), req.reference.as_str()),
-            details: json!({ "activity": req.kind, "rule_points": rule.points, "capped_by": capped_by,
+            details: json!({ "activity": req.kind, "rule_points": rule.points, "activity_points": points,
+                             "capped_by": capped_by, "campaigns": boosted.campaigns,
                              "referred_member_id": req.referred, "local_day": day }),
         };
-        entry_id = Some(credit(tx, &mut ctx, earned, req, windows).await?.id);
+        entry_id = Some(credit(tx, &mut ctx, earned, req, boosted.windows).await?.id);
     }
     let (referred, streak) = match eligible {
         Eligibility::Referral(mut referred) => {
@@ -243,9 +299,11 @@ async fn activity_unit(
         source: req.source.as_str().to_owned(),
         reference: req.reference.as_str().to_owned(),
         local_day: day,
-        points,
+        points: boosted.total,
+        activity_points: points,
         entry_id,
         capped_by,
+        campaigns: boosted.campaigns,
         streak,
         referred,
         balance: balance_after(&ctx.balance),
@@ -270,7 +328,7 @@ async fn record(
             answer.member_id,
             home_region.to_owned(),
             req.kind.as_str(),
-            answer.points,
+            answer.activity_points,
             answer.local_day,
             to_json(answer)?,
             now_micros(),
