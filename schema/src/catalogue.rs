@@ -42,7 +42,17 @@ pub const TABLES: &[Table] = &[
     table(
         "members",
         Locality::Homed,
-        "enrolled members: external id, country, tier",
+        "enrolled members: sealed profile (external id, country), its blind index, tier, erasure",
+    ),
+    table(
+        "member_keys",
+        Locality::Homed,
+        "each member's data key, wrapped by a key-encryption key (deleted on erasure)",
+    ),
+    table(
+        "chain_digest_heads",
+        Locality::Homed,
+        "the chain heads a signed digest covers, one per member",
     ),
     table("balances", Locality::Homed, "one balance row per member"),
     table(
@@ -90,6 +100,11 @@ pub const TABLES: &[Table] = &[
         "the local days a member visited",
     ),
     // PII-free configuration.
+    table(
+        "chain_digests",
+        Locality::Global,
+        "signed digests over the members' chain heads: ids, counts, root hashes, signatures",
+    ),
     table(
         "regions",
         Locality::Global,

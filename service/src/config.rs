@@ -31,6 +31,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub http: HttpConfig,
     pub partners: PartnersConfig,
+    pub crypto: CryptoConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
     /// Test-only switches of the `chaos-hooks` build. Without that feature the field does
@@ -195,6 +196,26 @@ pub struct PartnersConfig {
     pub webhook_tolerance_s: u64,
 }
 
+/// The keys of personal data and of the chain-head digests (ADR 0021, docs/privacy.md).
+/// Each file is a mounted Secret in production; `serve --demo` generates them in `demo_dir`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoConfig {
+    /// Key-encryption key versions (`<id> <64 hex>` per line, the first current): wraps each
+    /// member's data key. The production adapter for a KMS implements the same interface.
+    pub kek_file: Option<PathBuf>,
+    /// HMAC key (64 hex) of the external id's blind index; the same on every instance.
+    pub index_key_file: Option<PathBuf>,
+    /// Ed25519 seed (64 hex) that signs the chain-head digests; the database never holds it.
+    pub digest_key_file: Option<PathBuf>,
+    /// The digests' public key (64 hex), for an audit that runs without the signing key.
+    pub digest_public_key: Option<String>,
+    /// How often this instance signs a digest of the chain heads it serves (0 = never).
+    pub digest_interval_s: u64,
+    /// Where `serve --demo` keeps the keys it generated.
+    pub demo_dir: PathBuf,
+}
+
 /// Longest webhook timestamp tolerance: an hour.
 pub const MAX_WEBHOOK_TOLERANCE_S: u64 = 3600;
 
@@ -334,6 +355,14 @@ impl Default for Config {
                 secrets_dir: PathBuf::from(".data/partner-secrets"),
                 webhook_tolerance_s: 300,
             },
+            crypto: CryptoConfig {
+                kek_file: None,
+                index_key_file: None,
+                digest_key_file: None,
+                digest_public_key: None,
+                digest_interval_s: 3_600,
+                demo_dir: PathBuf::from(".data/demo-keys"),
+            },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
             chaos: ChaosConfig::default(),
@@ -436,7 +465,38 @@ impl Config {
         if self.auth.issuer.as_deref() == Some(crate::auth::dev::DEMO_ISSUER) {
             problems.push("auth.issuer is the demo issuer");
         }
+        problems.extend(self.crypto.development_secrets());
         problems
+    }
+}
+
+impl CryptoConfig {
+    fn development_secrets(&self) -> Vec<&'static str> {
+        let files = [
+            (
+                &self.kek_file,
+                "crypto.kek_file is not set (the key-encryption key)",
+                "crypto.kek_file is the demo key",
+            ),
+            (
+                &self.index_key_file,
+                "crypto.index_key_file is not set (the blind-index key)",
+                "crypto.index_key_file is the demo key",
+            ),
+            (
+                &self.digest_key_file,
+                "crypto.digest_key_file is not set (the digest signing key)",
+                "crypto.digest_key_file is the demo key",
+            ),
+        ];
+        files
+            .into_iter()
+            .filter_map(|(file, missing, demo)| match file {
+                None => Some(missing),
+                Some(path) if path.starts_with(&self.demo_dir) => Some(demo),
+                Some(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -546,7 +606,7 @@ mod tests {
     fn a_production_configuration_has_no_development_secret() {
         let config = load_toml(
             "production",
-            "[leaderboard]\nname_key = \"k-3f9a\"\n[auth]\njwks_url = \"https://idp.example.com/jwks\"\nissuer = \"https://idp.example.com\"\naudience = \"loyalty-api\"\n",
+            "[leaderboard]\nname_key = \"k-3f9a\"\n[crypto]\nkek_file = \"/run/secrets/kek\"\nindex_key_file = \"/run/secrets/index\"\ndigest_key_file = \"/run/secrets/digest\"\n[auth]\njwks_url = \"https://idp.example.com/jwks\"\nissuer = \"https://idp.example.com\"\naudience = \"loyalty-api\"\n",
         )
         .unwrap();
         assert_eq!(config.development_secrets(), Vec::<&str>::new());

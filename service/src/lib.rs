@@ -4,12 +4,14 @@
 //! - [`domain`]: value types parsed at the edge (points, money, references, the earn rule);
 //! - [`store`]: all SQL, the serializable retry loop, idempotency, the audit;
 //! - [`routes`]: the HTTP API, one module per resource;
+//! - [`crypto`]: the keys of personal fields (per-member data keys, blind index) and digests;
 //! - [`partners`]: the published partners with their mounted signing secrets;
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod database;
 pub mod domain;
 #[cfg(feature = "embedded")]

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use loyalty_service::auth::Scope;
 use loyalty_service::auth::dev::{DevIssuer, write_demo_tokens};
 use loyalty_service::config::{AuthConfig, Config};
+use loyalty_service::crypto::{self, DigestKeys};
 use loyalty_service::startup::Application;
 use loyalty_service::store::{Db, migrate, seed};
 use loyalty_service::{database, metrics::Metrics, partners, telemetry};
@@ -37,6 +38,8 @@ enum Command {
     Audit,
     /// Apply schema migrations and exit.
     Migrate,
+    /// Seal members stored before personal fields were sealed (run once after upgrading).
+    Seal,
     /// Print a development token signed with the demo key of `serve --demo` (only that key:
     /// production tokens come from the identity provider).
     Token {
@@ -88,9 +91,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Serve { demo: true } => config.auth = demo_auth(config.auth)?,
+        Command::Serve { demo: true } => {
+            config.auth = demo_auth(config.auth)?;
+            let dir = config.crypto.demo_dir.clone();
+            config.crypto = crypto::files::with_generated_keys(config.crypto, &dir)?;
+        }
         Command::Serve { demo: false } => refuse_development_secrets(&config)?,
-        Command::Audit | Command::Migrate => {}
+        Command::Audit | Command::Migrate | Command::Seal => {}
     }
     // Keeps an embedded server this process started alive until it returns.
     let database = database::resolve(&config).await?;
@@ -101,13 +108,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seed_demo(&url, &config.partners.secrets_dir).await?;
             }
             let app = Application::build(config, &url).await?;
+            if demo {
+                seal_all(&app.state.db).await?;
+            }
             tracing::info!(addr = %app.local_addr()?, region = %app.state.region(), "loyalty service listening");
             app.serve(shutdown_signal()).await?;
             tracing::info!("shut down");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit => {
-            let db = connect(&config, &url)?;
+            let digest_keys = DigestKeys {
+                signer: None,
+                verifier: crypto::files::verifier(&config.crypto)?,
+            };
+            let db = connect(&config, &url)?.with_keys(None, digest_keys);
             let report = db.audit().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.is_clean() {
@@ -121,6 +135,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = db.conn().await?;
             let applied = migrate::run(&client).await?;
             println!("{applied} migration(s) applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Seal => {
+            let keyring = crypto::files::keyring(&config.crypto)?;
+            let db = connect(&config, &url)?.with_keys(Some(keyring), DigestKeys::default());
+            println!("{} member(s) sealed", seal_all(&db).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { .. } => unreachable!("answered before the database is resolved"),
@@ -149,6 +169,18 @@ fn refuse_development_secrets(config: &Config) -> anyhow::Result<()> {
         "refusing to serve with development secrets (use `serve --demo` for a local sandbox):\n  - {}",
         problems.join("\n  - ")
     )
+}
+
+/// Seals every member still stored in plaintext, a batch at a time.
+async fn seal_all(db: &Db) -> anyhow::Result<u64> {
+    const BATCH: i64 = 500;
+    let mut total = 0;
+    loop {
+        match db.seal_plaintext_members(BATCH).await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
 }
 
 fn connect(config: &Config, url: &str) -> anyhow::Result<Db> {

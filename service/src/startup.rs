@@ -42,7 +42,8 @@ impl Application {
         let metrics = Metrics::new();
         let pool_wait = Duration::from_millis(config.database.pool_wait_ms);
         let db = Db::connect(database_url, config.database.pool_size, pool_wait, metrics)?;
-        let db = chaos_hooks(db, &config);
+        let (keyring, digest_keys) = crate::crypto::files::service_keys(&config.crypto)?;
+        let db = chaos_hooks(db, &config).with_keys(Some(keyring), digest_keys);
         {
             let client = db.conn().await?;
             migrate::run(&client).await?;
@@ -186,6 +187,7 @@ fn spawn_jobs(state: &AppState) {
             }
         }
     });
+    spawn_digests(state);
     let interval_ms = state.config.jobs.interval_ms;
     if interval_ms == 0 {
         return;
@@ -205,6 +207,29 @@ fn spawn_jobs(state: &AppState) {
                 Ok(report) if report.is_empty() => {}
                 Ok(report) => tracing::info!(?report, "sweeps"),
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+    });
+}
+
+/// Signs a digest of the chain heads this region serves every `crypto.digest_interval_s`
+/// (the first one interval after start).
+fn spawn_digests(state: &AppState) {
+    let interval_s = state.config.crypto.digest_interval_s;
+    if interval_s == 0 {
+        return;
+    }
+    let app = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval_s));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match app.db.sign_chain_digest(app.region()).await {
+                Ok(digest) => {
+                    tracing::info!(id = %digest.id, members = digest.members, "chain digest signed")
+                }
+                Err(e) => tracing::warn!(error = %e, "chain digest failed"),
             }
         }
     });

@@ -9,6 +9,10 @@ ALTER DATABASE "loyalty" ADD SUPER REGION "us" VALUES "aws-us-east-1";
 ALTER DATABASE "loyalty" SURVIVE ZONE FAILURE;
 ALTER TABLE "members" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "members" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
+ALTER TABLE "member_keys" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
+ALTER TABLE "member_keys" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
+ALTER TABLE "chain_digest_heads" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
+ALTER TABLE "chain_digest_heads" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "balances" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "balances" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "ledger_entries" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
@@ -35,6 +39,7 @@ ALTER TABLE "member_identity_hints" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_
 ALTER TABLE "member_identity_hints" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "activity_days" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "activity_days" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
+ALTER TABLE "chain_digests" SET LOCALITY GLOBAL;
 ALTER TABLE "regions" SET LOCALITY GLOBAL;
 ALTER TABLE "region_transitions" SET LOCALITY GLOBAL;
 ALTER TABLE "country_homes" SET LOCALITY GLOBAL;

@@ -23,7 +23,7 @@ const SECRETS: [(&str, &str, &str); 2] = [
 ];
 
 /// Every plain setting of the eu-west-1 example, with its value.
-const SETTINGS: [(&str, &str); 6] = [
+const SETTINGS: [(&str, &str); 9] = [
     ("LOYALTY_REGION", "eu-west-1"),
     ("LOYALTY_LISTEN", "0.0.0.0:8080"),
     ("LOYALTY_LOG_FORMAT", "json"),
@@ -32,6 +32,15 @@ const SETTINGS: [(&str, &str); 6] = [
     (
         "LOYALTY_AUTH__JWKS_URL",
         "https://login.travel.example/.well-known/jwks.json",
+    ),
+    ("LOYALTY_CRYPTO__KEK_FILE", "/etc/loyalty/keys/kek"),
+    (
+        "LOYALTY_CRYPTO__INDEX_KEY_FILE",
+        "/etc/loyalty/keys/index-key",
+    ),
+    (
+        "LOYALTY_CRYPTO__DIGEST_KEY_FILE",
+        "/etc/loyalty/keys/digest-key",
     ),
 ];
 
@@ -82,7 +91,7 @@ fn the_database_ca_the_spec_names_is_mounted_read_only_at_the_path_the_url_names
         .volume_mounts
         .as_deref()
         .unwrap_or_default();
-    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(mounts.len(), 2, "the CA bundle, then the keys: {mounts:?}");
     assert_eq!(mounts[0].read_only, Some(true));
     let volumes = pod.volumes.as_deref().unwrap_or_default();
     let volume = volumes.iter().find(|v| v.name == mounts[0].name).unwrap();
@@ -103,12 +112,27 @@ fn the_database_ca_the_spec_names_is_mounted_read_only_at_the_path_the_url_names
 }
 
 #[test]
-fn a_region_without_auth_or_database_ca_sets_no_auth_and_mounts_nothing() {
+fn a_region_without_auth_or_database_ca_sets_no_auth_and_mounts_only_the_keys() {
     let mut r = eu_west_1();
     r.spec.auth = None;
     r.spec.service.database_ca_secret_ref = None;
     let pod = pod(&r);
-    assert!(pod.volumes.is_none() && pod.containers[0].volume_mounts.is_none());
+    let mounts = pod.containers[0]
+        .volume_mounts
+        .as_deref()
+        .unwrap_or_default();
+    let volumes = pod.volumes.as_deref().unwrap_or_default();
+    assert_eq!((mounts.len(), volumes.len()), (1, 1), "{mounts:?}");
+    assert_eq!(mounts[0].mount_path, "/etc/loyalty/keys");
+    let secret = volumes[0].secret.as_ref().unwrap();
+    let keys: Vec<&str> = secret
+        .items
+        .iter()
+        .flatten()
+        .map(|i| i.key.as_str())
+        .collect();
+    assert_eq!(keys, ["kek", "index-key", "digest-key"]);
+    assert_eq!(secret.secret_name.as_deref(), Some("loyalty-service"));
     let names: Vec<&str> = env(&pod).iter().map(|v| v.name.as_str()).collect();
     assert!(
         !names.iter().any(|n| n.starts_with("LOYALTY_AUTH__")),

@@ -142,6 +142,7 @@ impl DevIssuer {
                 hex(&rand::random::<[u8; 16]>()),
             ),
         ];
+        env.extend(crypto_env(jwks));
         let limits = Scope::ALL.iter().map(|s| s.label()).chain(["per_address"]);
         env.extend(limits.map(|name| {
             (
@@ -257,6 +258,28 @@ pub fn write_demo_tokens(issuer: &DevIssuer, dir: &Path) -> anyhow::Result<PathB
 }
 
 /// Writes a file only its owner can read.
+/// The key files of services started beside the key set at `jwks` (chaos regions, the
+/// benchmark's service): generated once next to it, so every instance sharing a database
+/// opens what the others sealed.
+fn crypto_env(jwks: &Path) -> Vec<(String, String)> {
+    let dir = jwks.with_extension("keys");
+    let defaults = crate::config::Config::default().crypto;
+    let config = crate::crypto::files::with_generated_keys(defaults, &dir)
+        .expect("write the harness's key files next to its key set");
+    let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+    vec![
+        ("LOYALTY_CRYPTO__KEK_FILE".to_owned(), path(config.kek_file)),
+        (
+            "LOYALTY_CRYPTO__INDEX_KEY_FILE".to_owned(),
+            path(config.index_key_file),
+        ),
+        (
+            "LOYALTY_CRYPTO__DIGEST_KEY_FILE".to_owned(),
+            path(config.digest_key_file),
+        ),
+    ]
+}
+
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;

@@ -59,6 +59,13 @@ pub const RULES: &[(Method, &str, Access)] = &[
         "/v1/members/{member_id}/export",
         Access::AnyOf(READ_MEMBER),
     ),
+    // Erasure is the privacy team's (support), never the member's own token (a stolen one
+    // must not be able to destroy an account) nor the platform operators' (admin).
+    (
+        Method::POST,
+        "/v1/members/{member_id}/erasure",
+        Access::AnyOf(&[Support]),
+    ),
     (
         Method::GET,
         "/v1/members/{member_id}/rank",

@@ -26,10 +26,11 @@ pub enum EventType {
     HoldVoided,
     HoldExpired,
     TierChanged,
+    MemberErased,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         EventType::PointsEarned,
         EventType::PartnerBonusAwarded,
         EventType::PointsRedeemed,
@@ -42,6 +43,7 @@ impl EventType {
         EventType::HoldVoided,
         EventType::HoldExpired,
         EventType::TierChanged,
+        EventType::MemberErased,
     ];
 
     /// The type without [`TYPE_PREFIX`], e.g. `points.earned`.
@@ -59,6 +61,7 @@ impl EventType {
             EventType::HoldVoided => "hold.voided",
             EventType::HoldExpired => "hold.expired",
             EventType::TierChanged => "tier.changed",
+            EventType::MemberErased => "member.erased",
         }
     }
 
@@ -92,6 +95,11 @@ impl EventType {
 pub const PARTNER_BONUS_REASON: &str = "partner bonus";
 /// The reason of a hold released by the expiry sweep (`store::holds`).
 pub const HOLD_EXPIRED_REASON: &str = "hold expired";
+
+/// The reason of a hold voided because its member was erased (`store::erasure`).
+pub const ERASURE_VOID_REASON: &str = "hold voided on erasure";
+/// The reason of the entry that forfeits an erased member's points (`store::erasure`).
+pub const ERASURE_FORFEIT_REASON: &str = "points forfeited on erasure";
 
 /// One event, ready to store.
 #[derive(Debug, Clone, PartialEq)]

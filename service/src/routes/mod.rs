@@ -6,6 +6,7 @@ mod activities;
 mod admin;
 mod api_error;
 mod earn;
+mod erasure;
 mod export;
 mod health;
 mod history;
@@ -98,6 +99,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(activities::routes())
         .merge(statement::routes())
         .merge(export::routes())
+        .merge(erasure::routes())
         .merge(admin::routes())
         .merge(partners::routes())
         .merge(health::routes())

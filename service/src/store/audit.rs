@@ -8,7 +8,10 @@
 //! holds; nothing is negative; each (source, booking reference) is earned at most once;
 //! every member's hash chain verifies; no entry was committed by a region at an epoch where
 //! that region was fenced (`written_in`/`written_epoch` against `region_transitions`); no entry
-//! was written by a region outside the member's residency group.
+//! was written by a region outside the member's residency group; each region's newest signed
+//! chain-head digest verifies and every head it signed is still in the ledger, unchanged
+//! (`store::digest`: this catches the deletion of a chain's newest entries, which the chain
+//! itself cannot show).
 
 use futures::{StreamExt, pin_mut};
 use serde::Serialize;
@@ -36,6 +39,8 @@ pub struct AuditReport {
     pub entries_checked: i64,
     pub mismatch_count: usize,
     pub mismatches: Vec<Mismatch>,
+    /// The signed digests checked: each region's newest.
+    pub digests: Vec<super::digest::DigestCheck>,
 }
 
 impl AuditReport {
@@ -43,7 +48,7 @@ impl AuditReport {
         self.mismatch_count == 0
     }
 
-    fn push(&mut self, member_id: Option<Uuid>, check: &'static str, detail: String) {
+    pub(super) fn push(&mut self, member_id: Option<Uuid>, check: &'static str, detail: String) {
         self.mismatch_count += 1;
         if self.mismatches.len() < MAX_LISTED_MISMATCHES {
             self.mismatches.push(Mismatch {
@@ -192,6 +197,8 @@ impl Db {
         }
         fence_and_residency(&client, &mut report).await?;
         self.verify_chains(&client, &mut report).await?;
+        let verifier = self.digest_keys().verifier.as_ref();
+        super::digest::verify_latest(&client, verifier, &mut report).await?;
         client.batch_execute("COMMIT").await?;
         Ok(report)
     }

@@ -92,6 +92,7 @@ pub(super) fn check_serves(
 }
 
 /// Reads and checks the fence and residency, then locks and reads the member's balance.
+/// An erased member is not found: nothing more is written for them (ADR 0021).
 ///
 /// The region row is read inside the caller's SERIALIZABLE transaction on purpose: if the
 /// operator fences this region concurrently, this transaction and the fence conflict and
@@ -107,7 +108,7 @@ pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<Me
              JOIN regions home ON home.name = m.home_region \
              JOIN regions srv ON srv.name = home.served_by \
              JOIN balances b ON b.member_id = m.id \
-             WHERE m.id = $1 \
+             WHERE m.id = $1 AND m.erased_at IS NULL \
              FOR UPDATE OF b",
             &[&member_id],
         ).await

@@ -176,7 +176,9 @@ impl Db {
     /// failure ends the stream early and is logged.
     pub async fn export(&self, region: &str, member_id: Uuid) -> Result<Receiver<Chunk>> {
         let client = self.conn().await?;
-        let member = member_on(&client, region, member_id).await?;
+        let member = member_on(&client, region, member_id)
+            .await?
+            .open(self.keyring()?)?;
         let (mut out, rx) = channel(CHUNKS_IN_FLIGHT);
         tokio::spawn(async move {
             if let Err(e) = write_document(&client, &member, &mut out).await {

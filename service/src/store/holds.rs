@@ -41,7 +41,7 @@ pub struct CaptureRequest {
     pub points: Option<Points>,
 }
 
-struct HoldRow {
+pub(super) struct HoldRow {
     id: Uuid,
     points: i64,
     state: HoldStatus,
@@ -49,7 +49,7 @@ struct HoldRow {
     allocations: Vec<Allocation>,
 }
 
-async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRow> {
+pub(super) async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRow> {
     let row = tx
         .query_opt(
             "SELECT points, state, expires_at, allocations FROM holds WHERE id = $1 AND member_id = $2",
@@ -267,7 +267,7 @@ async fn capture_unit(
 }
 
 /// Voids an active hold ([`HoldStatus::Voided`]), or expires it ([`HoldStatus::Expired`]).
-async fn end_hold(
+pub(super) async fn end_hold(
     tx: &Tx<'_>,
     ctx: &mut MemberCtx,
     hold: &HoldRow,

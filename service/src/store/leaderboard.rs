@@ -1,8 +1,8 @@
 //! Leaderboards: members ranked by lifetime points within one residency group, shown under
 //! proxy display names that reveal nothing about the member.
 //!
-//! One index, `balances (residency_group, lifetime DESC, member_id)`, answers all three
-//! queries; their cost is in docs/leaderboard.md: top-N reads N index entries; a member's
+//! Erased members (`balances.erased_at`) are left out of every ranking. One index,
+//! `balances (residency_group, lifetime DESC, member_id)`, answers all three queries; their cost is in docs/leaderboard.md: top-N reads N index entries; a member's
 //! rank counts the index entries above them (O(rank)); neighbours read k entries each way.
 
 use serde::Serialize;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::Db;
 use super::members::member_on;
+use crate::domain::Refusal;
 use crate::error::Result;
 
 const ADJECTIVES: [&str; 16] = [
@@ -82,13 +83,13 @@ pub struct Neighbourhood {
     pub below: Vec<Standing>,
 }
 
-const TOP: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 \
+const TOP: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND erased_at IS NULL \
                    ORDER BY lifetime DESC, member_id LIMIT $2";
-const RANK: &str = "SELECT (SELECT COUNT(*) FROM balances WHERE residency_group = $1 AND lifetime > $2) \
-                         + (SELECT COUNT(*) FROM balances WHERE residency_group = $1 AND lifetime = $2 AND member_id < $3)";
-const ABOVE: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND lifetime >= $2 \
+const RANK: &str = "SELECT (SELECT COUNT(*) FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime > $2) \
+                         + (SELECT COUNT(*) FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime = $2 AND member_id < $3)";
+const ABOVE: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime >= $2 \
                      AND NOT (lifetime = $2 AND member_id >= $3) ORDER BY lifetime ASC, member_id DESC LIMIT $4";
-const BELOW: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND lifetime <= $2 \
+const BELOW: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime <= $2 \
                      AND NOT (lifetime = $2 AND member_id <= $3) ORDER BY lifetime DESC, member_id LIMIT $4";
 
 impl Db {
@@ -118,7 +119,11 @@ impl Db {
         key: &str,
     ) -> Result<Neighbourhood> {
         let client = self.conn().await?;
-        let member = member_on(&client, region, member_id).await?;
+        let member = member_on(&client, region, member_id).await?.view;
+        // An erased member has no place on the board, not even their own.
+        if member.erased_at.is_some() {
+            return Err(Refusal::MemberNotFound.into());
+        }
         let group = member.residency_group;
         let lifetime: i64 = client
             .query_one(

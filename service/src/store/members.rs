@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use super::context::{RegionRow, check_serves, region_row};
 use super::idempotency::Outcome;
+use super::keys::{self, PROFILE_COLUMNS, Profile, SealedProfile, StoredProfile};
 use super::ledger::genesis_hash;
 use super::tx::{Tx, settle_pair};
 use super::{Committed, Db, IdemRequest, now_micros};
+use crate::crypto::Keyring;
 use crate::domain::{CountryCode, ExternalId, Reference, Refusal, parse_tier, schema};
 use crate::error::Result;
 
@@ -39,15 +41,47 @@ fn hint_hash(hint: &Reference) -> Vec<u8> {
 #[schema(as = Member)]
 pub struct MemberView {
     pub member_id: Uuid,
-    #[schema(value_type = ExternalId)]
-    pub external_id: String,
-    #[schema(value_type = CountryCode)]
-    pub country: String,
+    /// Absent once the member is erased.
+    #[schema(value_type = Option<ExternalId>)]
+    pub external_id: Option<String>,
+    /// Absent once the member is erased.
+    #[schema(value_type = Option<CountryCode>)]
+    pub country: Option<String>,
     pub home_region: String,
     pub residency_group: String,
     #[schema(schema_with = schema::tier)]
     pub tier: Tier,
     pub created_at: DateTime<Utc>,
+    /// When the member was erased (`POST /v1/members/{member_id}/erasure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// What an enrolment stores in its idempotency record: the member without the profile, so
+/// the record never holds the external id in the clear. A replay takes the profile from the
+/// request, which the record's hash shows to be the same.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Enrolled {
+    member_id: Uuid,
+    home_region: String,
+    residency_group: String,
+    tier: Tier,
+    created_at: DateTime<Utc>,
+}
+
+impl Enrolled {
+    fn view(self, req: &EnrolRequest) -> MemberView {
+        MemberView {
+            member_id: self.member_id,
+            external_id: Some(req.external_id.as_str().to_owned()),
+            country: Some(req.country.as_str().to_owned()),
+            home_region: self.home_region,
+            residency_group: self.residency_group,
+            tier: self.tier,
+            created_at: self.created_at,
+            erased_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -80,7 +114,56 @@ fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Re
     }
 }
 
-async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Outcome<MemberView>> {
+/// Queues the new member's data key, member row and balance row.
+async fn insert_member(
+    tx: &Tx<'_>,
+    id: Uuid,
+    sealed: SealedProfile,
+    home_region: &str,
+    group: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    keys::store_key(tx, id, home_region, &sealed.wrapped, now).await?;
+    tx.write(
+        "INSERT INTO members (id, external_id_index, profile_sealed, home_region, residency_group, tier, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        super::tx::params![
+            id,
+            sealed.index,
+            sealed.sealed,
+            home_region.to_owned(),
+            group.to_owned(),
+            Tier::Basic.as_str(),
+            now,
+        ],
+    )
+    .await?;
+    tx.write(
+        "INSERT INTO balances (member_id, home_region, residency_group, last_hash, updated_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        super::tx::params![
+            id,
+            home_region.to_owned(),
+            group.to_owned(),
+            genesis_hash(id),
+            now
+        ],
+    )
+    .await
+}
+
+async fn enrol_unit(
+    tx: &Tx<'_>,
+    keyring: &Keyring,
+    region: &str,
+    req: &EnrolRequest,
+) -> Result<Outcome<Enrolled>> {
+    let id = Uuid::new_v4();
+    let profile = Profile {
+        external_id: req.external_id.as_str().to_owned(),
+        country: req.country.as_str().to_owned(),
+    };
+    let sealed = keys::seal(keyring, id, &profile)?;
     // The fence, the country's home and an existing member are read in one round trip.
     let (me, home, existing) = tokio::join!(
         region_row(tx, region),
@@ -94,9 +177,10 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
             .await
         },
         async {
+            // The blind index finds sealed members; the plaintext column those not sealed yet.
             tx.query_opt(
-                "SELECT id FROM members WHERE external_id = $1",
-                &[&req.external_id.as_str()],
+                "SELECT id FROM members WHERE external_id_index = $1 OR external_id = $2",
+                &[&sealed.index, &req.external_id.as_str()],
             )
             .await
         }
@@ -112,33 +196,7 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
         .into());
     }
     let now = now_micros();
-    let id = Uuid::new_v4();
-    tx.write(
-        "INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        super::tx::params![
-            id,
-            req.external_id.as_str().to_owned(),
-            req.country.as_str().to_owned(),
-            home_region.clone(),
-            group.clone(),
-            Tier::Basic.as_str(),
-            now,
-        ],
-    )
-    .await?;
-    tx.write(
-        "INSERT INTO balances (member_id, home_region, residency_group, last_hash, updated_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-        super::tx::params![
-            id,
-            home_region.clone(),
-            group.clone(),
-            genesis_hash(id),
-            now
-        ],
-    )
-    .await?;
+    insert_member(tx, id, sealed, &home_region, &group, now).await?;
     for hint in &req.identity_hints {
         tx.write(
             "INSERT INTO member_identity_hints (member_id, home_region, hint_hash) VALUES ($1, $2, $3) \
@@ -147,16 +205,34 @@ async fn enrol_unit(tx: &Tx<'_>, region: &str, req: &EnrolRequest) -> Result<Out
         )
         .await?;
     }
-    let view = MemberView {
+    let enrolled = Enrolled {
         member_id: id,
-        external_id: req.external_id.as_str().to_owned(),
-        country: req.country.as_str().to_owned(),
         home_region: home_region.clone(),
         residency_group: group,
         tier: Tier::Basic,
         created_at: now,
     };
-    Ok(Outcome::new(view, home_region))
+    Ok(Outcome::new(enrolled, home_region))
+}
+
+/// A member as stored, its profile still sealed.
+pub(super) struct StoredMember {
+    /// The member without its profile (`external_id` and `country` are `None`).
+    pub view: MemberView,
+    profile: StoredProfile,
+}
+
+impl StoredMember {
+    /// The member with its profile opened (absent once erased).
+    pub fn open(self, keyring: &Keyring) -> Result<MemberView> {
+        let profile = self.profile.open(keyring, self.view.member_id)?;
+        let (external_id, country) = profile.map(|p| (p.external_id, p.country)).unzip();
+        Ok(MemberView {
+            external_id,
+            country,
+            ..self.view
+        })
+    }
 }
 
 /// Reads a member this instance may serve (404 if unknown, 421 if served elsewhere).
@@ -164,32 +240,38 @@ pub(super) async fn member_on(
     client: &ClientWrapper,
     region: &str,
     member_id: Uuid,
-) -> Result<MemberView> {
+) -> Result<StoredMember> {
     let stmt = client
-        .prepare_cached(
-            "SELECT m.external_id, m.country, m.home_region, m.residency_group, m.tier, m.created_at, \
+        .prepare_cached(&format!(
+            "SELECT m.home_region, m.residency_group, m.tier, m.created_at, m.erased_at, \
                     home.served_by, srv.endpoint, \
                     (SELECT state FROM regions WHERE name = $2), \
-                    (SELECT residency_group FROM regions WHERE name = $2) \
+                    (SELECT residency_group FROM regions WHERE name = $2), {PROFILE_COLUMNS} \
              FROM members m JOIN regions home ON home.name = m.home_region \
-             JOIN regions srv ON srv.name = home.served_by WHERE m.id = $1",
-        )
+             JOIN regions srv ON srv.name = home.served_by \
+             LEFT JOIN member_keys k ON k.member_id = m.id WHERE m.id = $1"
+        ))
         .await?;
     let row = client
         .query_opt(&stmt, &[&member_id, &region])
         .await?
         .ok_or(Refusal::MemberNotFound)?;
-    let me = region_from(row.get(8), row.get(9), region)?;
-    let group: String = row.get(3);
-    check_serves(&me, &group, row.get(6), row.get(7))?;
-    Ok(MemberView {
+    let me = region_from(row.get(7), row.get(8), region)?;
+    let group: String = row.get(1);
+    check_serves(&me, &group, row.get(5), row.get(6))?;
+    let view = MemberView {
         member_id,
-        external_id: row.get(0),
-        country: row.get(1),
-        home_region: row.get(2),
+        external_id: None,
+        country: None,
+        home_region: row.get(0),
         residency_group: group,
-        tier: parse_tier(row.get::<_, &str>(4))?,
-        created_at: row.get(5),
+        tier: parse_tier(row.get::<_, &str>(2))?,
+        created_at: row.get(3),
+        erased_at: row.get(4),
+    };
+    Ok(StoredMember {
+        view,
+        profile: StoredProfile::from_row(&row, 9),
     })
 }
 
@@ -200,16 +282,24 @@ impl Db {
         idem: &IdemRequest,
         req: EnrolRequest,
     ) -> Result<Committed<MemberView>> {
-        self.mutate("enrol", idem, |tx| {
-            let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { enrol_unit(tx, &region, &req).await })
+        let keyring = self.keyring()?.clone();
+        let committed = self
+            .mutate("enrol", idem, |tx| {
+                let (region, req, keyring) = (region.to_owned(), req.clone(), keyring.clone());
+                Box::pin(async move { enrol_unit(tx, &keyring, &region, &req).await })
+            })
+            .await?;
+        Ok(Committed {
+            value: committed.value.view(&req),
+            replayed: committed.replayed,
         })
-        .await
     }
 
     pub async fn member(&self, region: &str, member_id: Uuid) -> Result<MemberView> {
         let client = self.conn().await?;
-        member_on(&client, region, member_id).await
+        member_on(&client, region, member_id)
+            .await?
+            .open(self.keyring()?)
     }
 
     /// One statement, one round trip: the balance read is the hottest path.

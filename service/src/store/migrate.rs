@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox",
         include_str!("../../migrations/0010_outbox.sql"),
     ),
+    (
+        12,
+        "personal_data_keys",
+        include_str!("../../migrations/0012_personal_data_keys.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

@@ -28,6 +28,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
+use crate::crypto::{DigestKeys, Keyring};
 use crate::domain::Actor;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -52,6 +53,7 @@ const RACE_CONSTRAINTS: &[&str] = &[
     "earns_pkey",
     "idempotency_keys_pkey",
     "members_external_id_key",
+    "members_external_id_index_key",
 ];
 
 /// The pool plus what every transaction needs.
@@ -67,6 +69,10 @@ pub struct Db {
     /// Who this handle's writes are made for; recorded on every ledger entry (see
     /// [`Db::acting_as`]).
     actor: Option<Arc<Actor>>,
+    /// What seals and opens members' personal fields (see [`Db::with_keys`]).
+    keyring: Option<Keyring>,
+    /// What signs and verifies the chain-head digests.
+    digest_keys: DigestKeys,
 }
 
 /// Outcome of one attempt, as the retry loop sees it.
@@ -116,7 +122,30 @@ impl Db {
             campaign_stripes,
             enforce_fence: true,
             actor: None,
+            keyring: None,
+            digest_keys: DigestKeys::default(),
         })
+    }
+
+    /// This pool, sealing and opening personal fields with `keyring` and signing or
+    /// verifying digests with `digest_keys` (ADR 0021).
+    pub fn with_keys(self, keyring: Option<Keyring>, digest_keys: DigestKeys) -> Self {
+        Self {
+            keyring,
+            digest_keys,
+            ..self
+        }
+    }
+
+    /// The keyring; a pool built without one cannot touch personal fields.
+    pub fn keyring(&self) -> Result<&Keyring> {
+        self.keyring.as_ref().ok_or_else(|| {
+            Error::Invariant("this pool was built without the personal-data keys".into())
+        })
+    }
+
+    pub fn digest_keys(&self) -> &DigestKeys {
+        &self.digest_keys
     }
 
     /// This pool, with every ledger entry written through it recorded as made by `actor`.

@@ -180,6 +180,8 @@ fn routes() -> Vec<Route> {
             json!({"member_id": Uuid::new_v4(), "points": 1, "reference": "P-M"}),
             &[Partner],
         ),
+        // Last: it erases the member the matrix calls every other route for.
+        route("POST", "/v1/members/{m}/erasure", Value::Null, &[Support]),
     ]
 }
 

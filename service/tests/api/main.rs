@@ -8,6 +8,7 @@ mod bad_input;
 mod checkout;
 mod concurrency;
 mod database_tls;
+mod erasure;
 mod events;
 mod failover;
 mod helpers;

@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | `--service-database-secret` (`loyalty-service-database`) | [`DATABASE_URL_KEY`] | `LOYALTY_DATABASE__URL` |
 //! | `--service-secret` (`loyalty-service`) | [`LEADERBOARD_NAME_KEY_KEY`] | `LOYALTY_LEADERBOARD__NAME_KEY` |
+//! | `--service-secret` (`loyalty-service`) | [`KEY_FILES`] (`kek`, `index-key`, `digest-key`) | files in [`KEYS_DIR`], named by `LOYALTY_CRYPTO__*_FILE` (ADR 0021) |
 //! | `spec.service.databaseCaSecretRef` | as named | the file [`DATABASE_CA_PATH`] |
 
 use k8s_openapi::api::core::v1::{
@@ -34,6 +35,20 @@ pub const DATABASE_CA_PATH: &str = "/etc/loyalty/database-ca/ca.crt";
 const DATABASE_CA_VOLUME: &str = "database-ca";
 /// Secret volume files are readable by everyone in the pod (the service's UID is not root).
 const DATABASE_CA_MODE: i32 = 0o444;
+
+/// The directory the personal-data and digest keys are mounted in.
+pub const KEYS_DIR: &str = "/etc/loyalty/keys";
+/// (key of the service Secret, the service setting naming its file): the key-encryption key,
+/// the blind-index key and the digest signing key (ADR 0021).
+pub const KEY_FILES: [(&str, &str); 3] = [
+    ("kek", "LOYALTY_CRYPTO__KEK_FILE"),
+    ("index-key", "LOYALTY_CRYPTO__INDEX_KEY_FILE"),
+    ("digest-key", "LOYALTY_CRYPTO__DIGEST_KEY_FILE"),
+];
+/// The pod volume holding the keys.
+const KEYS_VOLUME: &str = "keys";
+/// Key files are readable by the pod's group only (the pod's `fsGroup` owns them).
+const KEYS_MODE: i32 = 0o440;
 
 /// The container's environment: settings first, then the secrets.
 pub fn env(r: &LoyaltyRegion, settings: &Settings) -> Vec<EnvVar> {
@@ -61,7 +76,41 @@ pub fn env(r: &LoyaltyRegion, settings: &Settings) -> Vec<EnvVar> {
             LEADERBOARD_NAME_KEY_KEY,
         ),
     ]);
+    env.extend(
+        KEY_FILES
+            .iter()
+            .map(|(key, setting)| plain(setting, format!("{KEYS_DIR}/{key}"))),
+    );
     env
+}
+
+/// The key files' volume (from the service Secret) and its read-only mount.
+pub fn keys(settings: &Settings) -> (Volume, VolumeMount) {
+    let items = KEY_FILES
+        .iter()
+        .map(|(key, _)| KeyToPath {
+            key: (*key).into(),
+            path: (*key).into(),
+            mode: None,
+        })
+        .collect();
+    let volume = Volume {
+        name: KEYS_VOLUME.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(settings.service_secret.clone()),
+            items: Some(items),
+            default_mode: Some(KEYS_MODE),
+            optional: None,
+        }),
+        ..Volume::default()
+    };
+    let mount = VolumeMount {
+        name: KEYS_VOLUME.into(),
+        mount_path: KEYS_DIR.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    (volume, mount)
 }
 
 /// The CA bundle's volume and its mount, when the spec names a Secret for it.

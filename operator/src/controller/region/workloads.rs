@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, HTTPGetAction, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
-    ServicePort, ServiceSpec,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -85,6 +85,14 @@ fn http_probe(path: &str, period_s: i32) -> Probe {
     }
 }
 
+/// The pod's secret volumes with their mounts: the database CA bundle when the spec names one,
+/// then the service's key files.
+fn mounts(r: &LoyaltyRegion, settings: &Settings) -> impl Iterator<Item = (Volume, VolumeMount)> {
+    service_config::database_ca(r)
+        .into_iter()
+        .chain([service_config::keys(settings)])
+}
+
 /// The service container: its environment and mounts (see [`service_config`]), probes,
 /// resources, and a locked-down security context.
 fn container(r: &LoyaltyRegion, settings: &Settings) -> Container {
@@ -94,7 +102,7 @@ fn container(r: &LoyaltyRegion, settings: &Settings) -> Container {
         image: Some(r.spec.service.image.clone()),
         args: Some(vec!["serve".into()]),
         env: Some(service_config::env(r, settings)),
-        volume_mounts: service_config::database_ca(r).map(|(_, mount)| vec![mount]),
+        volume_mounts: Some(mounts(r, settings).map(|(_, mount)| mount).collect()),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: SERVICE_PORT,
@@ -133,6 +141,8 @@ pub fn deployment(r: &LoyaltyRegion, settings: &Settings) -> Result<Deployment> 
             run_as_non_root: Some(true),
             run_as_user: Some(65532),
             run_as_group: Some(65532),
+            // Owns the mounted key files, which are not world-readable.
+            fs_group: Some(65532),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".into(),
                 ..SeccompProfile::default()
@@ -140,7 +150,7 @@ pub fn deployment(r: &LoyaltyRegion, settings: &Settings) -> Result<Deployment> 
             ..PodSecurityContext::default()
         }),
         containers: vec![container(r, settings)],
-        volumes: service_config::database_ca(r).map(|(volume, _)| vec![volume]),
+        volumes: Some(mounts(r, settings).map(|(volume, _)| volume).collect()),
         ..PodSpec::default()
     };
     Ok(Deployment {
