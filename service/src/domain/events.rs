@@ -26,10 +26,14 @@ pub enum EventType {
     HoldVoided,
     HoldExpired,
     TierChanged,
+    ReviewOpened,
+    ReviewApproved,
+    ReviewRejected,
+    ReviewExpired,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 16] = [
         EventType::PointsEarned,
         EventType::PartnerBonusAwarded,
         EventType::PointsRedeemed,
@@ -42,6 +46,10 @@ impl EventType {
         EventType::HoldVoided,
         EventType::HoldExpired,
         EventType::TierChanged,
+        EventType::ReviewOpened,
+        EventType::ReviewApproved,
+        EventType::ReviewRejected,
+        EventType::ReviewExpired,
     ];
 
     /// The type without [`TYPE_PREFIX`], e.g. `points.earned`.
@@ -59,6 +67,10 @@ impl EventType {
             EventType::HoldVoided => "hold.voided",
             EventType::HoldExpired => "hold.expired",
             EventType::TierChanged => "tier.changed",
+            EventType::ReviewOpened => "review.opened",
+            EventType::ReviewApproved => "review.approved",
+            EventType::ReviewRejected => "review.rejected",
+            EventType::ReviewExpired => "review.expired",
         }
     }
 

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox",
         include_str!("../../migrations/0010_outbox.sql"),
     ),
+    (
+        13,
+        "fraud_reviews",
+        include_str!("../../migrations/0013_fraud_reviews.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

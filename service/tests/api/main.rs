@@ -10,6 +10,7 @@ mod concurrency;
 mod database_tls;
 mod events;
 mod failover;
+mod fraud;
 mod helpers;
 mod holds;
 mod key_set;
