@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use loyalty_service::auth::Scope;
+use loyalty_service::config::Config;
 
 use crate::helpers::{ALICE, BRUNO, TestApp, fresh_database, spawn_app_on, test_config, token};
 
@@ -17,6 +18,10 @@ type Rule = (&'static str, &'static str, i64, i64);
 /// A fresh database with exactly `rules`, and an instance started on it (the rules are in
 /// its first programme snapshot).
 async fn spawn_with_rules(rules: &[Rule]) -> TestApp {
+    spawn_configured(rules, test_config()).await
+}
+
+async fn spawn_configured(rules: &[Rule], config: Config) -> TestApp {
     let url = fresh_database().await;
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -31,7 +36,7 @@ async fn spawn_with_rules(rules: &[Rule]) -> TestApp {
             .await
             .unwrap();
     }
-    spawn_app_on(&url, test_config()).await
+    spawn_app_on(&url, config).await
 }
 
 fn support(app: &TestApp) -> TestApp {
@@ -141,12 +146,22 @@ async fn each_rule_sends_an_operation_to_review_just_past_its_limit_and_not_at_i
     }
 }
 
-/// A redemption of 600 points flagged by a 500-point rule; returns (app, review id).
+/// A redemption of 600 points flagged by a 500-point rule; returns (app, review id). Its
+/// replay answers the same 202 and holds nothing more.
 async fn flagged_redemption() -> (TestApp, String) {
     let app = spawn_with_rules(&[("big", "single_points", 500, 0)]).await;
     app.fund(ALICE, "BK-1", 1_000).await;
-    let res = redeem(&app, 600, "R-BIG").await;
+    let path = format!("/v1/members/{ALICE}/redeem");
+    let body = json!({"points": 600, "reference": "R-BIG"});
+    let res = app.post_idem(&path, "redeem-big", body.clone()).await;
     assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    let replay = app.post_idem(&path, "redeem-big", body).await;
+    assert_eq!(
+        (replay.status, replay.replayed),
+        (StatusCode::ACCEPTED, true)
+    );
+    assert_eq!(replay.body, res.body);
+    assert_eq!(app.balance(ALICE).await["held"], 600);
     let review = res.body["review_id"].as_str().unwrap().to_owned();
     (app, review)
 }
@@ -262,6 +277,27 @@ async fn a_flagged_transfer_is_held_and_sent_only_on_approval() {
         (alice["available"].as_i64(), alice["held"].as_i64()),
         (Some(400), Some(0))
     );
+    app.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn a_transfer_in_review_counts_towards_the_daily_limit() {
+    let mut config = test_config();
+    config.ledger.transfer_max_points = 1_000;
+    config.ledger.transfer_daily_limit_points = 1_000;
+    let app = spawn_configured(&[("big", "single_points", 500, 0)], config).await;
+    app.fund(ALICE, "BK-1", 3_000).await;
+    let res = transfer(&app, ALICE, BRUNO, 600).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    let before = app.footprint().await;
+    let res = transfer(&app, ALICE, BRUNO, 500).await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "transfer_limit_reached")
+    );
+    assert_eq!(app.footprint().await, before);
+    let res = transfer(&app, ALICE, BRUNO, 400).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     app.assert_audit_clean().await;
 }
 
