@@ -188,7 +188,7 @@ pub struct UnderReview {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Screened<T> {
-    UnderReview(UnderReview),
+    UnderReview(Box<UnderReview>),
     Done(T),
 }
 

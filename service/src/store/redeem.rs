@@ -96,7 +96,10 @@ async fn redeem_unit(
         .run(tx, &mut ctx, &programme.fraud, discount.as_ref(), now)
         .await?
     {
-        return Ok(Outcome::new(Screened::UnderReview(review), ctx.home_region));
+        return Ok(Outcome::new(
+            Screened::UnderReview(Box::new(review)),
+            ctx.home_region,
+        ));
     }
     let points = req.points.get();
     let taken = lots::consume(tx, member_id, points, None).await?;

@@ -183,7 +183,7 @@ async fn transfer_unit(
     };
     if let Some(review) = screening.run(tx, &mut sender, rules, None, now).await? {
         return Ok(Outcome::new(
-            Screened::UnderReview(review),
+            Screened::UnderReview(Box::new(review)),
             sender.home_region,
         ));
     }
