@@ -228,10 +228,7 @@ async fn hold_unit(
         .run(tx, &mut ctx, &programme.fraud, discount.as_ref(), now)
         .await?
     {
-        return Ok(Outcome::new(
-            Screened::UnderReview(Box::new(review)),
-            ctx.home_region,
-        ));
+        return Ok(review);
     }
     let points = req.points.get();
     let expires_at = now + req.ttl;

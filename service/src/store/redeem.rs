@@ -96,10 +96,7 @@ async fn redeem_unit(
         .run(tx, &mut ctx, &programme.fraud, discount.as_ref(), now)
         .await?
     {
-        return Ok(Outcome::new(
-            Screened::UnderReview(Box::new(review)),
-            ctx.home_region,
-        ));
+        return Ok(review);
     }
     let points = req.points.get();
     let taken = lots::consume(tx, member_id, points, None).await?;

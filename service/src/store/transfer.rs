@@ -182,10 +182,7 @@ async fn transfer_unit(
         )
     };
     if let Some(review) = screening.run(tx, &mut sender, rules, None, now).await? {
-        return Ok(Outcome::new(
-            Screened::UnderReview(Box::new(review)),
-            sender.home_region,
-        ));
+        return Ok(review);
     }
     let points = req.points.get();
     let transfer_id = Uuid::new_v4();

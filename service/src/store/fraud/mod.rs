@@ -17,10 +17,10 @@ use uuid::Uuid;
 use super::context::MemberCtx;
 use super::earn::balance_after;
 use super::holds::{Reservation, reserve};
-use super::idempotency::to_json;
+use super::idempotency::{Outcome, to_json};
 use super::outbox;
 use super::tx::Tx;
-use crate::api::UnderReview;
+use crate::api::{Screened, UnderReview};
 use crate::domain::HoldStatus;
 use crate::domain::events::{Event, EventType};
 use crate::domain::fraud::{
@@ -67,15 +67,16 @@ impl<'a> Screening<'a> {
 
     /// Evaluates `rules` on this operation of `ctx`'s member, whose preconditions (balance,
     /// limits) the caller has checked. Unflagged: `None`, and the caller goes on. Flagged:
-    /// the points are reserved for review, the balance written, and the answer says so.
-    pub async fn run(
+    /// the points are reserved for review, the balance written, and the unit's outcome is
+    /// the review.
+    pub async fn run<T>(
         &self,
         tx: &Tx<'_>,
         ctx: &mut MemberCtx,
         rules: &FraudRules,
         discount: Option<&Valuation>,
         now: DateTime<Utc>,
-    ) -> Result<Option<UnderReview>> {
+    ) -> Result<Option<Outcome<Screened<T>>>> {
         if rules.rules.is_empty() {
             return Ok(None);
         }
@@ -87,7 +88,9 @@ impl<'a> Screening<'a> {
         if flags.is_empty() {
             return Ok(None);
         }
-        self.open(tx, ctx, flags, discount, now).await.map(Some)
+        let review = self.open(tx, ctx, flags, discount, now).await?;
+        let outcome = Screened::UnderReview(Box::new(review));
+        Ok(Some(Outcome::new(outcome, ctx.home_region.clone())))
     }
 
     /// Reserves the points in a hold `in_review`, queues the review and its event.
