@@ -63,6 +63,11 @@ pub const TABLES: &[Table] = &[
     table("lots", Locality::Homed, "earned points with their expiry"),
     table("holds", Locality::Homed, "two-phase redemption holds"),
     table(
+        "fraud_reviews",
+        Locality::Homed,
+        "flagged redemptions, holds and transfers awaiting review",
+    ),
+    table(
         "earns",
         Locality::Homed,
         "one row per earned (source, booking reference)",
@@ -140,6 +145,11 @@ pub const TABLES: &[Table] = &[
         "point_values",
         Locality::Global,
         "what a point is worth per tier",
+    ),
+    table(
+        "fraud_rules",
+        Locality::Global,
+        "the fraud rules operations are screened against",
     ),
     table(
         "activity_rules",

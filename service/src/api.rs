@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::activity::{ActivityCap, ActivityKind};
 use crate::domain::caps::Granted;
+use crate::domain::fraud::{Flag, Operation, ReviewState};
 use crate::domain::partner_bonus::PartnerBonus;
 use crate::domain::rules::PlannedAward;
 use crate::domain::valuation::Valuation;
@@ -154,6 +155,91 @@ pub struct Transferred {
     pub reference: String,
     /// The sender's balance.
     pub balance: BalanceAfter,
+}
+
+/// A redemption, hold or transfer the fraud rules sent to review (docs/fraud.md), answered
+/// `202 Accepted`: nothing is spent or sent yet. The points are reserved in the hold
+/// `hold_id` (state `in_review`) until support approves or rejects the review, or it expires.
+/// Which rules flagged it is not said here; support sees it in the queue.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnderReview {
+    pub review_id: Uuid,
+    pub hold_id: Uuid,
+    pub member_id: Uuid,
+    pub operation: Operation,
+    pub points: i64,
+    pub reference: String,
+    /// Always `open` in this answer.
+    pub state: ReviewState,
+    /// When the sweep rejects the review if nobody has decided it.
+    pub expires_at: DateTime<Utc>,
+    pub balance: BalanceAfter,
+    /// The discount the points would pay for, when the request named its booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Valuation>,
+    /// The rules that flagged it, for the metrics of a fresh write; never sent or stored.
+    #[serde(skip)]
+    pub flagged_by: Vec<String>,
+}
+
+/// The outcome of a screened write: done, or held for review. Untagged, so the body (and
+/// the idempotency record) is the variant's own; [`UnderReview`] comes first because only it
+/// has a `review_id`, and records written before screening existed read as `Done`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Screened<T> {
+    UnderReview(Box<UnderReview>),
+    Done(T),
+}
+
+/// `POST /v1/admin/reviews/{review_id}/approve` and `.../reject`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewDecided {
+    pub review_id: Uuid,
+    pub hold_id: Uuid,
+    pub member_id: Uuid,
+    pub operation: Operation,
+    pub points: i64,
+    /// `approved` or `rejected`.
+    pub state: ReviewState,
+    /// The hold after the decision: `captured` (an approved redemption or transfer),
+    /// `active` (an approved hold, to capture or void as usual) or `voided` (rejected).
+    pub hold_state: HoldState,
+    /// An approved hold's new expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// An approved transfer's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<Uuid>,
+    /// The member's balance after the decision.
+    pub balance: BalanceAfter,
+}
+
+/// One review of the queue, as support sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Review {
+    pub review_id: Uuid,
+    pub member_id: Uuid,
+    pub hold_id: Uuid,
+    pub operation: Operation,
+    pub points: i64,
+    pub reference: String,
+    /// The rules that flagged the operation, with what they measured.
+    pub flags: Vec<Flag>,
+    pub state: ReviewState,
+    /// The recipient of a transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_to: Option<Uuid>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/admin/reviews`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewQueue {
+    pub reviews: Vec<Review>,
 }
 
 /// Where a member's streak of visits stands after a visit.

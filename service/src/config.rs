@@ -84,6 +84,15 @@ pub struct LedgerConfig {
     /// How often rates, tiers and the campaign set's version are polled: a configuration
     /// change takes effect within this bound.
     pub config_poll_ms: u64,
+    /// How long a fraud review stays open before the sweep rejects it (docs/fraud.md).
+    pub review_ttl_h: u32,
+}
+
+impl LedgerConfig {
+    /// [`LedgerConfig::review_ttl_h`] as a duration.
+    pub fn review_ttl(&self) -> chrono::Duration {
+        chrono::Duration::hours(i64::from(self.review_ttl_h))
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -315,6 +324,7 @@ impl Default for Config {
                 tier_grace_days: 30,
                 transfer_max_points: 100_000,
                 transfer_daily_limit_points: 250_000,
+                review_ttl_h: 72,
             },
             jobs: JobsConfig {
                 interval_ms: 5_000,
@@ -417,6 +427,12 @@ impl Config {
             return Err(ConfigError(
                 "ledger.transfer_max_points must be positive and at most ledger.transfer_daily_limit_points".into(),
             ));
+        }
+        let max_review = crate::domain::fraud::MAX_REVIEW_TTL_H;
+        if !(1..=max_review).contains(&ledger.review_ttl_h) {
+            return Err(ConfigError(format!(
+                "ledger.review_ttl_h must be 1..={max_review}"
+            )));
         }
         if !(1..=10_000).contains(&self.jobs.batch_size) {
             return Err(ConfigError("jobs.batch_size must be 1..=10000".into()));

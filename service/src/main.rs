@@ -194,6 +194,7 @@ async fn seed_demo(url: &str, partner_secrets: &std::path::Path) -> anyhow::Resu
     migrate::run(&client).await?;
     seed::reference_data(&client).await?;
     seed::demo_members(&client).await?;
+    seed::demo_fraud_rules(&client).await?;
     partners::demo::seed(&client, partner_secrets).await?;
     drop(client);
     driver.await??;

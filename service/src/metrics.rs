@@ -2,7 +2,8 @@
 //! several app instances in one test process do not collide.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Latency buckets in seconds: sub-millisecond up to the 500 ms redemption budget and beyond.
@@ -22,6 +23,55 @@ pub struct Metrics {
     pub points_redeemed: IntCounter,
     pub auth_failures: IntCounterVec,
     pub rate_limited: IntCounterVec,
+    pub fraud: FraudMetrics,
+}
+
+/// The fraud checks (docs/fraud.md): flags by rule, decisions, and the queue's depth.
+#[derive(Clone)]
+pub struct FraudMetrics {
+    /// Operations flagged, by the rule that flagged them (one operation counts once per rule).
+    pub flags: IntCounterVec,
+    /// Reviews decided: approved, rejected or expired.
+    pub decisions: IntCounterVec,
+    /// Open reviews of the members this region serves, as of the last sweep round.
+    pub reviews_open: IntGauge,
+}
+
+impl FraudMetrics {
+    fn register(registry: &Registry) -> Self {
+        let flags = IntCounterVec::new(
+            Opts::new(
+                "loyalty_fraud_flags_total",
+                "Operations sent to review, by fraud rule",
+            ),
+            &["rule"],
+        )
+        .expect("valid metric");
+        let decisions = IntCounterVec::new(
+            Opts::new("loyalty_fraud_reviews_decided_total", "Reviews decided"),
+            &["state"],
+        )
+        .expect("valid metric");
+        let reviews_open = IntGauge::new(
+            "loyalty_fraud_reviews_open",
+            "Open fraud reviews of the members this region serves (the queue depth)",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(flags.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(decisions.clone()),
+            Box::new(reviews_open.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            flags,
+            decisions,
+            reviews_open,
+        }
+    }
 }
 
 impl Metrics {
@@ -104,6 +154,7 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        let fraud = FraudMetrics::register(&registry);
         Self {
             registry,
             http_requests,
@@ -115,6 +166,7 @@ impl Metrics {
             points_redeemed,
             auth_failures,
             rate_limited,
+            fraud,
         }
     }
 

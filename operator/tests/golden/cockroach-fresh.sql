@@ -21,6 +21,8 @@ ALTER TABLE "lots" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region N
 ALTER TABLE "lots" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "holds" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "holds" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
+ALTER TABLE "fraud_reviews" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
+ALTER TABLE "fraud_reviews" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "earns" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "earns" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "idempotency_keys" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
@@ -48,6 +50,7 @@ ALTER TABLE "earn_rates" SET LOCALITY GLOBAL;
 ALTER TABLE "tiers" SET LOCALITY GLOBAL;
 ALTER TABLE "redemption_rules" SET LOCALITY GLOBAL;
 ALTER TABLE "point_values" SET LOCALITY GLOBAL;
+ALTER TABLE "fraud_rules" SET LOCALITY GLOBAL;
 ALTER TABLE "activity_rules" SET LOCALITY GLOBAL;
 ALTER TABLE "campaigns" SET LOCALITY GLOBAL;
 ALTER TABLE "config_versions" SET LOCALITY GLOBAL;

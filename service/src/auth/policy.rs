@@ -21,6 +21,8 @@ use Scope::{Admin, Bookings, Earn, Member, Partner, Support};
 
 const READ_MEMBER: &[Scope] = &[Member, Support];
 const ANYONE: &[Scope] = &[Member, Earn, Bookings, Support, Admin];
+/// Who works the fraud review queue (docs/fraud.md).
+const REVIEWERS: &[Scope] = &[Support, Admin];
 
 /// (method, route as routed, access).
 pub const RULES: &[(Method, &str, Access)] = &[
@@ -127,6 +129,17 @@ pub const RULES: &[(Method, &str, Access)] = &[
         Method::POST,
         "/v1/admin/jobs/sweep",
         Access::AnyOf(&[Admin]),
+    ),
+    (Method::GET, "/v1/admin/reviews", Access::AnyOf(REVIEWERS)),
+    (
+        Method::POST,
+        "/v1/admin/reviews/{review_id}/approve",
+        Access::AnyOf(REVIEWERS),
+    ),
+    (
+        Method::POST,
+        "/v1/admin/reviews/{review_id}/reject",
+        Access::AnyOf(REVIEWERS),
     ),
     (
         Method::POST,

@@ -25,6 +25,8 @@ pub struct Programme {
     pub tiers: TierLadder,
     pub redemption: RedemptionRules,
     pub activities: ActivityRules,
+    /// The fraud rules outgoing operations are screened against.
+    pub fraud: super::fraud::FraudRules,
     pub campaigns: Vec<CampaignEntry>,
     /// The campaign set's version; `None` before the operator wrote any.
     pub campaigns_version: Option<i64>,

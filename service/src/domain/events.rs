@@ -27,10 +27,14 @@ pub enum EventType {
     HoldExpired,
     TierChanged,
     MemberErased,
+    ReviewOpened,
+    ReviewApproved,
+    ReviewRejected,
+    ReviewExpired,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 17] = [
         EventType::PointsEarned,
         EventType::PartnerBonusAwarded,
         EventType::PointsRedeemed,
@@ -44,6 +48,10 @@ impl EventType {
         EventType::HoldExpired,
         EventType::TierChanged,
         EventType::MemberErased,
+        EventType::ReviewOpened,
+        EventType::ReviewApproved,
+        EventType::ReviewRejected,
+        EventType::ReviewExpired,
     ];
 
     /// The type without [`TYPE_PREFIX`], e.g. `points.earned`.
@@ -62,6 +70,10 @@ impl EventType {
             EventType::HoldExpired => "hold.expired",
             EventType::TierChanged => "tier.changed",
             EventType::MemberErased => "member.erased",
+            EventType::ReviewOpened => "review.opened",
+            EventType::ReviewApproved => "review.approved",
+            EventType::ReviewRejected => "review.rejected",
+            EventType::ReviewExpired => "review.expired",
         }
     }
 

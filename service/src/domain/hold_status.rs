@@ -2,17 +2,25 @@
 
 use std::str::FromStr;
 
-/// Where a hold stands: active until captured, voided or expired.
+/// Where a hold stands: active until captured, voided or expired; in review while a flagged
+/// operation waits for support (docs/fraud.md), then captured, active or voided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldStatus {
     Active,
     Captured,
     Voided,
     Expired,
+    InReview,
 }
 
 impl HoldStatus {
-    pub const ALL: [HoldStatus; 4] = [Self::Active, Self::Captured, Self::Voided, Self::Expired];
+    pub const ALL: [HoldStatus; 5] = [
+        Self::Active,
+        Self::Captured,
+        Self::Voided,
+        Self::Expired,
+        Self::InReview,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -20,6 +28,7 @@ impl HoldStatus {
             Self::Captured => "captured",
             Self::Voided => "voided",
             Self::Expired => "expired",
+            Self::InReview => "in_review",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod booking;
 pub mod caps;
 pub mod earn;
 pub mod events;
+pub mod fraud;
 pub mod hold_status;
 mod money;
 pub mod partner_bonus;

@@ -82,6 +82,10 @@ pub enum Refusal {
         max_discount_minor: i64,
         max_share_bp: i64,
     },
+    #[error("no such review")]
+    ReviewNotFound,
+    #[error("the review is {state}")]
+    ReviewNotOpen { state: String },
 }
 
 impl Refusal {
@@ -122,6 +126,8 @@ impl Refusal {
             Self::BelowMinimumRedemption { .. } => "below_minimum_redemption",
             Self::NotARedemptionStep { .. } => "not_a_redemption_step",
             Self::DiscountExceedsShare { .. } => "discount_exceeds_share",
+            Self::ReviewNotFound => "review_not_found",
+            Self::ReviewNotOpen { .. } => "review_not_open",
         }
     }
 }

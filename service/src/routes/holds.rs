@@ -14,7 +14,7 @@ use super::ApiError;
 use super::openapi::{BodilessWriteRefusals, MemberWriteRefusals};
 use super::valuation::CheckoutBody;
 use super::{ApiJson, ApiPath, AppState, HoldPath, IdemKey, MemberPath, Written, at};
-use crate::api::{Held, HoldEnded};
+use crate::api::{Held, HoldEnded, Screened, UnderReview};
 use crate::auth::Caller;
 use crate::config::MAX_HOLD_TTL_S;
 use crate::domain::{Points, Reference};
@@ -59,7 +59,9 @@ fn ttl_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
             ("member_id" = "$response.body#/member_id"), ("hold_id" = "$response.body#/hold_id")))),
         ("void" = (operation_id = "void", parameters(
             ("member_id" = "$response.body#/member_id"), ("hold_id" = "$response.body#/hold_id"))))
-    )), MemberWriteRefusals))]
+    )),
+        (status = 202, description = "sent to fraud review: the hold is in review until support decides (docs/fraud.md)", body = UnderReview),
+        MemberWriteRefusals))]
 #[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn hold(
     State(app): State<AppState>,
@@ -68,7 +70,7 @@ async fn hold(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<HoldBody>,
-) -> Result<Written<Held>, ApiError> {
+) -> Result<Written<Screened<Held>>, ApiError> {
     let b = &json.body;
     let ttl_s = b.ttl_s.unwrap_or(app.config.ledger.default_hold_ttl_s);
     if ttl_s == 0 || ttl_s > MAX_HOLD_TTL_S {
@@ -83,6 +85,7 @@ async fn hold(
         reference: Reference::parse(&b.reference).map_err(at("reference"))?,
         ttl: Duration::seconds(ttl_s as i64),
         checkout: b.booking.as_ref().map(CheckoutBody::parse).transpose()?,
+        review_ttl: app.config.ledger.review_ttl(),
     };
     let idem = key.request("POST", uri.path(), &json.raw);
     let committed = app
@@ -96,7 +99,7 @@ async fn hold(
             app.programme.snapshot(),
         )
         .await?;
-    Ok(Written::created(committed))
+    Ok(super::reviews::screened(&app, committed))
 }
 
 #[derive(Deserialize, ToSchema)]

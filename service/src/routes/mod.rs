@@ -16,6 +16,7 @@ pub mod openapi;
 mod partners;
 mod redeem;
 mod refusals;
+mod reviews;
 mod social;
 mod statement;
 mod valuation;
@@ -101,6 +102,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(export::routes())
         .merge(erasure::routes())
         .merge(admin::routes())
+        .merge(reviews::routes())
         .merge(partners::routes())
         .merge(health::routes())
         .merge(openapi::routes())
@@ -273,10 +275,12 @@ impl<T> Written<T> {
 
     /// 200: the write changed something that exists (a hold captured or voided).
     pub fn ok(committed: Committed<T>) -> Self {
-        Self {
-            status: StatusCode::OK,
-            committed,
-        }
+        Self::with_status(StatusCode::OK, committed)
+    }
+
+    /// Any other success status (202: a write sent to review).
+    pub fn with_status(status: StatusCode, committed: Committed<T>) -> Self {
+        Self { status, committed }
     }
 }
 

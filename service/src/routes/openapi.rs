@@ -192,7 +192,7 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         status: StatusCode::NOT_FOUND,
         schema_name: "NotFoundError",
-        when: "unknown member, hold, earn, recipient or partner",
+        when: "unknown member, hold, earn, recipient, partner or review",
         codes: &[
             "member_not_found",
             "hold_not_found",
@@ -200,6 +200,7 @@ const REFUSALS: &[Refusal] = &[
             "recipient_not_found",
             "referred_member_not_found",
             "partner_not_found",
+            "review_not_found",
             // A path parameter left empty (`/v1/members//balance`) matches no route.
             "route_not_found",
         ],
@@ -218,6 +219,7 @@ const REFUSALS: &[Refusal] = &[
             "activity_already_reported",
             "already_referred",
             "webhook_id_reused",
+            "review_not_open",
         ],
     },
     Refusal {
@@ -418,6 +420,12 @@ refusals!(
     PartnerWebhookRefusals: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT,
         PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY,
         INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// Deciding a fraud review: the review may be unknown, already decided, of a member
+    /// served elsewhere, or (a transfer) its recipient gone or moved.
+    ReviewDecisionRefusals: BAD_REQUEST, NOT_FOUND, CONFLICT, MISDIRECTED_REQUEST,
+        UNPROCESSABLE_ENTITY, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
 );
 refusals!(
     /// An operator endpoint without parameters.

@@ -11,7 +11,7 @@ use super::ApiError;
 use super::openapi::MemberWriteRefusals;
 use super::valuation::CheckoutBody;
 use super::{ApiJson, ApiPath, AppState, IdemKey, MemberPath, Written, at};
-use crate::api::Redeemed;
+use crate::api::{Redeemed, Screened, UnderReview};
 use crate::auth::Caller;
 use crate::domain::{Points, Reference};
 use crate::store::RedeemRequest;
@@ -36,7 +36,9 @@ struct RedeemBody {
 /// Redeem points.
 #[utoipa::path(post, path = "/v1/members/{member_id}/redeem", tag = "ledger",
     params(MemberPath, IdemKey), request_body = RedeemBody,
-    responses((status = 201, description = "redeemed", body = Redeemed), MemberWriteRefusals))]
+    responses((status = 201, description = "redeemed", body = Redeemed),
+        (status = 202, description = "sent to fraud review: nothing is spent yet, the points are held until support decides (docs/fraud.md)", body = UnderReview),
+        MemberWriteRefusals))]
 #[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn redeem(
     State(app): State<AppState>,
@@ -45,7 +47,7 @@ async fn redeem(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<RedeemBody>,
-) -> Result<Written<Redeemed>, ApiError> {
+) -> Result<Written<Screened<Redeemed>>, ApiError> {
     let req = RedeemRequest {
         points: Points::new(json.body.points).map_err(at("points"))?,
         reference: Reference::parse(&json.body.reference).map_err(at("reference"))?,
@@ -55,6 +57,7 @@ async fn redeem(
             .as_ref()
             .map(CheckoutBody::parse)
             .transpose()?,
+        review_ttl: app.config.ledger.review_ttl(),
     };
     let idem = key.request("POST", uri.path(), &json.raw);
     let committed = app
@@ -68,11 +71,11 @@ async fn redeem(
             app.programme.snapshot(),
         )
         .await?;
-    if !committed.replayed {
+    if let (false, Screened::Done(redeemed)) = (committed.replayed, &committed.value) {
         app.db
             .metrics()
             .points_redeemed
-            .inc_by(committed.value.points.unsigned_abs());
+            .inc_by(redeemed.points.unsigned_abs());
     }
-    Ok(Written::created(committed))
+    Ok(super::reviews::screened(&app, committed))
 }

@@ -12,9 +12,8 @@ use crate::error::Error;
 fn status(r: &Refusal) -> StatusCode {
     use Refusal::*;
     match r {
-        MemberNotFound | EarnNotFound | HoldNotFound | RecipientNotFound | ReferredNotFound => {
-            StatusCode::NOT_FOUND
-        }
+        MemberNotFound | EarnNotFound | HoldNotFound | RecipientNotFound | ReferredNotFound
+        | ReviewNotFound => StatusCode::NOT_FOUND,
         RegionUnknown { .. } => StatusCode::SERVICE_UNAVAILABLE,
         WrongRegion { .. } => StatusCode::MISDIRECTED_REQUEST,
         MemberExists { .. }
@@ -24,7 +23,8 @@ fn status(r: &Refusal) -> StatusCode {
         | HoldExpired
         | IdempotencyKeyReused
         | ActivityAlreadyReported
-        | AlreadyReferred => StatusCode::CONFLICT,
+        | AlreadyReferred
+        | ReviewNotOpen { .. } => StatusCode::CONFLICT,
         UnsupportedCountry
         | NoPoints
         | ReversalExceedsEarn { .. }
@@ -83,7 +83,9 @@ fn details(r: &Refusal) -> Option<Value> {
         }
         Refusal::MemberExists { member_id } => Some(json!({ "member_id": member_id })),
         Refusal::InsufficientPoints { available, .. } => Some(json!({ "available": available })),
-        Refusal::HoldNotActive { state } => Some(json!({ "state": state })),
+        Refusal::HoldNotActive { state } | Refusal::ReviewNotOpen { state } => {
+            Some(json!({ "state": state }))
+        }
         Refusal::BelowMinimumRedemption { min } => Some(json!({ "min_points": min })),
         Refusal::NotARedemptionStep { step } => Some(json!({ "step_points": step })),
         Refusal::DiscountExceedsShare {
@@ -223,6 +225,8 @@ mod tests {
             ReferralRing,
             ReferralNotCompleted,
             ReferralAcrossResidencyGroups,
+            ReviewNotFound,
+            ReviewNotOpen { state: s() },
         ];
         for r in &all {
             match r {
@@ -259,7 +263,9 @@ mod tests {
                 | AlreadyReferred
                 | ReferralRing
                 | ReferralNotCompleted
-                | ReferralAcrossResidencyGroups => {}
+                | ReferralAcrossResidencyGroups
+                | ReviewNotFound
+                | ReviewNotOpen { .. } => {}
             }
         }
         all

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::ApiError;
 use super::openapi::{GroupReadRefusals, MemberReadRefusals, MemberWriteRefusals};
 use super::{ApiJson, ApiPath, ApiQuery, AppState, IdemKey, MemberPath, Written, at};
-use crate::api::{Leaderboard, Transferred, to_body};
+use crate::api::{Leaderboard, Screened, Transferred, UnderReview, to_body};
 use crate::auth::Caller;
 use crate::config::Config;
 use crate::domain::schema::bounded_integer;
@@ -45,7 +45,9 @@ struct TransferBody {
 /// Transfer points to a member of the same residency group.
 #[utoipa::path(post, path = "/v1/members/{member_id}/transfers", tag = "social",
     params(MemberPath, IdemKey), request_body = TransferBody,
-    responses((status = 201, description = "transferred", body = Transferred), MemberWriteRefusals))]
+    responses((status = 201, description = "transferred", body = Transferred),
+        (status = 202, description = "sent to fraud review: the points are held and sent only when support approves (docs/fraud.md)", body = UnderReview),
+        MemberWriteRefusals))]
 #[tracing::instrument(skip(app, caller, uri, key, json))]
 async fn transfer(
     State(app): State<AppState>,
@@ -54,7 +56,7 @@ async fn transfer(
     uri: Uri,
     key: IdemKey,
     json: ApiJson<TransferBody>,
-) -> Result<Written<Transferred>, ApiError> {
+) -> Result<Written<Screened<Transferred>>, ApiError> {
     let b = &json.body;
     let ledger = &app.config.ledger;
     let req = TransferRequest {
@@ -63,14 +65,21 @@ async fn transfer(
         reference: Reference::parse(&b.reference).map_err(at("reference"))?,
         max_points: ledger.transfer_max_points,
         daily_limit: ledger.transfer_daily_limit_points,
+        review_ttl: ledger.review_ttl(),
     };
     let idem = key.request("POST", uri.path(), &json.raw);
     let committed = app
         .db
         .acting_as(caller.actor())
-        .transfer(app.region(), member_id, &idem, req)
+        .transfer(
+            app.region(),
+            member_id,
+            &idem,
+            req,
+            app.programme.snapshot(),
+        )
         .await?;
-    Ok(Written::created(committed))
+    Ok(super::reviews::screened(&app, committed))
 }
 
 fn bounded(

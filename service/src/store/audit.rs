@@ -76,7 +76,7 @@ LEFT JOIN (SELECT member_id, SUM(remaining) FILTER (WHERE vests_at IS NULL) AS r
                   SUM(remaining) FILTER (WHERE vests_at IS NOT NULL) AS pending
            FROM lots GROUP BY member_id) lo
        ON lo.member_id = b.member_id
-LEFT JOIN (SELECT member_id, SUM(points - captured) AS held FROM holds WHERE state = 'active'
+LEFT JOIN (SELECT member_id, SUM(points - captured) AS held FROM holds WHERE state IN ('active', 'in_review')
            GROUP BY member_id) h ON h.member_id = b.member_id";
 
 const DUPLICATE_EARNS: &str = "

@@ -2,7 +2,8 @@
 //! is captured in full or in part (the rest is released), voided, or expires.
 //!
 //! Transitions: active → captured | voided | expired. Every other transition is a 409
-//! `hold_not_active` naming the hold's state; capturing more than held is a 422.
+//! `hold_not_active` naming the hold's state; capturing more than held is a 422. A hold the
+//! fraud rules flagged starts `in_review` and only its review ends it (`store::fraud`).
 
 use std::sync::Arc;
 
@@ -12,16 +13,18 @@ use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
 use super::earn::balance_after;
+use super::fraud::Screening;
 use super::idempotency::Outcome;
-use super::ledger::{Deltas, Draft, EntryKind};
+use super::ledger::{Appended, Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
 use super::redeem::{discount, ensure_available, spend_details};
 use super::tx::{Tx, settle_pair};
 use super::{Committed, Db, IdemRequest, now_micros};
-use crate::api::{Held, HoldEnded, HoldState};
+use crate::api::{Held, HoldEnded, HoldState, Screened};
 use crate::domain::events::HOLD_EXPIRED_REASON;
+use crate::domain::fraud::Operation;
 use crate::domain::hold_status::UnknownHoldStatus;
-use crate::domain::valuation::Checkout;
+use crate::domain::valuation::{Checkout, Valuation};
 use crate::domain::{HoldStatus, Points, Programme, Reference, Refusal};
 use crate::error::{Error, Result};
 
@@ -33,6 +36,8 @@ pub struct HoldRequest {
     /// The booking the points are held for: the redemption rules apply and the discount is
     /// recorded.
     pub checkout: Option<Checkout>,
+    /// How long a review of this hold stays open (`ledger.review_ttl_h`).
+    pub review_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -42,11 +47,11 @@ pub struct CaptureRequest {
 }
 
 pub(super) struct HoldRow {
-    id: Uuid,
-    points: i64,
-    state: HoldStatus,
-    expires_at: DateTime<Utc>,
-    allocations: Vec<Allocation>,
+    pub id: Uuid,
+    pub points: i64,
+    pub state: HoldStatus,
+    pub expires_at: DateTime<Utc>,
+    pub allocations: Vec<Allocation>,
 }
 
 pub(super) async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Result<HoldRow> {
@@ -75,7 +80,7 @@ pub(super) async fn load_hold(tx: &Tx<'_>, member_id: Uuid, hold_id: Uuid) -> Re
 }
 
 /// The member (fence and residency first) and their hold, read in one round trip.
-async fn member_and_hold(
+pub(super) async fn member_and_hold(
     tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
@@ -98,7 +103,7 @@ fn ensure_active(hold: &HoldRow) -> Result<()> {
     Ok(())
 }
 
-async fn set_state(
+pub(super) async fn set_state(
     tx: &Tx<'_>,
     hold_id: Uuid,
     state: HoldStatus,
@@ -113,7 +118,7 @@ async fn set_state(
 }
 
 /// Gives `allocations` back to their lots and moves their points from held to available.
-async fn release(
+pub(super) async fn release(
     tx: &Tx<'_>,
     ctx: &mut MemberCtx,
     hold: &HoldRow,
@@ -147,54 +152,95 @@ async fn release(
     Ok(points)
 }
 
+/// A new hold: its points taken from the earliest-expiring lots, its entry, its row.
+pub(super) struct Reservation<'a> {
+    pub points: i64,
+    pub reference: &'a str,
+    pub state: HoldStatus,
+    pub expires_at: DateTime<Utc>,
+    pub reason: &'a str,
+    pub discount: Option<&'a Valuation>,
+}
+
+/// Reserves `r.points` of `ctx`'s available points in a new hold; returns its id and entry.
+pub(super) async fn reserve(
+    tx: &Tx<'_>,
+    ctx: &mut MemberCtx,
+    r: Reservation<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Uuid, Appended)> {
+    let taken = lots::consume(tx, ctx.member_id, r.points, None).await?;
+    let hold_id = Uuid::new_v4();
+    let entry = ctx
+        .append(
+            tx,
+            now,
+            Draft {
+                kind: EntryKind::Hold,
+                deltas: Deltas {
+                    available: -r.points,
+                    held: r.points,
+                    ..Deltas::default()
+                },
+                reason: r.reason,
+                source: None,
+                reference: Some(r.reference),
+                hold_id: Some(hold_id),
+                details: spend_details(&taken, r.discount)?,
+            },
+        )
+        .await?;
+    tx.write(
+        "INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        super::tx::params![
+            hold_id,
+            ctx.member_id,
+            ctx.home_region.clone(),
+            r.points,
+            r.state.as_str(),
+            r.reference.to_owned(),
+            json!(taken),
+            r.expires_at,
+            now,
+        ],
+    )
+    .await?;
+    Ok((hold_id, entry))
+}
+
 async fn hold_unit(
     tx: &Tx<'_>,
     region: &str,
     member_id: Uuid,
     req: &HoldRequest,
     programme: &Programme,
-) -> Result<Outcome<Held>> {
+) -> Result<Outcome<Screened<Held>>> {
     let mut ctx = member_ctx(tx, region, member_id).await?;
     ensure_available(&ctx, req.points)?;
     let discount = discount(programme, req.checkout.as_ref(), ctx.tier, req.points)?;
-    let points = req.points.get();
-    let taken = lots::consume(tx, member_id, points, None).await?;
     let now = now_micros();
-    let hold_id = Uuid::new_v4();
+    let screening = Screening {
+        hold_ttl: Some(req.ttl),
+        ..Screening::new(Operation::Hold, req.points, &req.reference, req.review_ttl)
+    };
+    if let Some(review) = screening
+        .run(tx, &mut ctx, &programme.fraud, discount.as_ref(), now)
+        .await?
+    {
+        return Ok(review);
+    }
+    let points = req.points.get();
     let expires_at = now + req.ttl;
-    ctx.append(
-        tx,
-        now,
-        Draft {
-            kind: EntryKind::Hold,
-            deltas: Deltas {
-                available: -points,
-                held: points,
-                ..Deltas::default()
-            },
-            reason: "hold",
-            source: None,
-            reference: Some(req.reference.as_str()),
-            hold_id: Some(hold_id),
-            details: spend_details(&taken, discount.as_ref())?,
-        },
-    )
-    .await?;
-    tx.write(
-        "INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $8)",
-        super::tx::params![
-            hold_id,
-            member_id,
-            ctx.home_region.clone(),
-            points,
-            req.reference.as_str().to_owned(),
-            json!(taken),
-            expires_at,
-            now,
-        ],
-    )
-    .await?;
+    let reservation = Reservation {
+        points,
+        reference: req.reference.as_str(),
+        state: HoldStatus::Active,
+        expires_at,
+        reason: "hold",
+        discount: discount.as_ref(),
+    };
+    let (hold_id, _) = reserve(tx, &mut ctx, reservation, now).await?;
     ctx.write_balance(tx, now).await?;
     let held = Held {
         hold_id,
@@ -206,7 +252,7 @@ async fn hold_unit(
         balance: balance_after(&ctx.balance),
         discount,
     };
-    Ok(Outcome::new(held, ctx.home_region))
+    Ok(Outcome::new(Screened::Done(held), ctx.home_region))
 }
 
 async fn capture_unit(
@@ -309,7 +355,7 @@ impl Db {
         idem: &IdemRequest,
         req: HoldRequest,
         programme: Arc<Programme>,
-    ) -> Result<Committed<Held>> {
+    ) -> Result<Committed<Screened<Held>>> {
         let _queue = self.member_lock(member_id).await;
         self.mutate("hold", idem, |tx| {
             let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());

@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "personal_data_keys",
         include_str!("../../migrations/0012_personal_data_keys.sql"),
     ),
+    (
+        13,
+        "fraud_reviews",
+        include_str!("../../migrations/0013_fraud_reviews.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

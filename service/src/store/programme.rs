@@ -1,6 +1,7 @@
-//! A cached snapshot of the programme's configuration: rates, the tier ladder and the
-//! active campaigns. They are read on every earn and quote, so they are loaded into memory
-//! and polled every `ledger.config_poll_ms`: rates and tiers are reloaded on every poll, the
+//! A cached snapshot of the programme's configuration: rates, the tier ladder, the
+//! redemption, activity and fraud rules and the active campaigns. They are read on every
+//! earn, quote and redemption, so they are loaded into memory and polled every
+//! `ledger.config_poll_ms`: rates, tiers and rules are reloaded on every poll, the
 //! campaign set only when `config_versions('campaigns')` moved (the operator bumps it in the
 //! transaction that changes a campaign). A change is in effect within one poll interval.
 //! What was used is recorded on each ledger entry.
@@ -51,6 +52,7 @@ impl ProgrammeCache {
             tiers: load_tiers(client).await?,
             redemption: super::redemption::load(client).await?,
             activities: super::activities::rules::load(client).await?,
+            fraud: super::fraud::rules::load(client).await?,
             campaigns,
             campaigns_version: version,
         };

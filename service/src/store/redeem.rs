@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
 use super::earn::balance_after;
+use super::fraud::Screening;
 use super::idempotency::{Outcome, to_json};
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::tx::Tx;
 use super::{Committed, Db, IdemRequest, lots, now_micros};
-use crate::api::Redeemed;
+use crate::api::{Redeemed, Screened};
+use crate::domain::fraud::Operation;
 use crate::domain::valuation::{self, Checkout, Valuation};
 use crate::domain::{Points, Programme, Reference, Refusal};
 use crate::error::Result;
@@ -24,6 +26,8 @@ pub struct RedeemRequest {
     /// The booking the points pay for: the redemption rules apply and the discount is
     /// recorded.
     pub checkout: Option<Checkout>,
+    /// How long a review of this redemption stays open (`ledger.review_ttl_h`).
+    pub review_ttl: chrono::Duration,
 }
 
 /// The discount `points` give on `checkout` for a member of `tier`, refused when they break
@@ -77,13 +81,25 @@ async fn redeem_unit(
     member_id: Uuid,
     req: &RedeemRequest,
     programme: &Programme,
-) -> Result<Outcome<Redeemed>> {
+) -> Result<Outcome<Screened<Redeemed>>> {
     let mut ctx = member_ctx(tx, region, member_id).await?;
     ensure_available(&ctx, req.points)?;
     let discount = discount(programme, req.checkout.as_ref(), ctx.tier, req.points)?;
+    let now = now_micros();
+    let screening = Screening::new(
+        Operation::Redemption,
+        req.points,
+        &req.reference,
+        req.review_ttl,
+    );
+    if let Some(review) = screening
+        .run(tx, &mut ctx, &programme.fraud, discount.as_ref(), now)
+        .await?
+    {
+        return Ok(review);
+    }
     let points = req.points.get();
     let taken = lots::consume(tx, member_id, points, None).await?;
-    let now = now_micros();
     let entry = ctx
         .append(
             tx,
@@ -111,7 +127,7 @@ async fn redeem_unit(
         balance: balance_after(&ctx.balance),
         discount,
     };
-    Ok(Outcome::new(redeemed, ctx.home_region))
+    Ok(Outcome::new(Screened::Done(redeemed), ctx.home_region))
 }
 
 impl Db {
@@ -122,7 +138,7 @@ impl Db {
         idem: &IdemRequest,
         req: RedeemRequest,
         programme: Arc<Programme>,
-    ) -> Result<Committed<Redeemed>> {
+    ) -> Result<Committed<Screened<Redeemed>>> {
         let _queue = self.member_lock(member_id).await;
         self.mutate("redeem", idem, |tx| {
             let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());

@@ -89,6 +89,15 @@ pub const ACTIVITY_RULES: &[(&str, i64, Cap, Cap, Cap, i64, i32)] = &[
 ];
 
 /// (member id, external id, country): the README's examples use these.
+/// The demo's fraud rules (name, kind, limit, window): `serve --demo` only, so tests and
+/// benchmarks screen against the rules they set themselves.
+pub const DEMO_FRAUD_RULES: &[(&str, &str, i64, i64)] = &[
+    ("large-redemption", "single_points", 50_000, 0),
+    ("rapid-redemptions", "velocity_count", 10, 3_600),
+    ("points-drain", "velocity_points", 100_000, 86_400),
+    ("after-large-transfer", "after_transfer_in", 10_000, 86_400),
+];
+
 pub const DEMO_MEMBERS: &[(u128, &str, &str)] = &[
     (
         0x0000_0000_0000_4000_8000_0000_0000_0001,
@@ -206,6 +215,20 @@ async fn tiers(client: &Client) -> Result<()> {
                 "INSERT INTO tiers (name, rank, threshold, multiplier_milli) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (name) DO NOTHING",
                 &[name, rank, threshold, multiplier],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`DEMO_FRAUD_RULES`], unless a rule of that name exists.
+pub async fn demo_fraud_rules(client: &Client) -> Result<()> {
+    for (name, kind, limit, window_s) in DEMO_FRAUD_RULES {
+        client
+            .execute(
+                "INSERT INTO fraud_rules (name, kind, limit_value, window_s) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[name, kind, limit, window_s],
             )
             .await?;
     }

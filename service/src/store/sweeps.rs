@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SweepReport {
     pub holds_expired: u64,
+    pub reviews_expired: u64,
     pub lots_expired: u64,
     pub lots_vested: u64,
     pub idempotency_keys_pruned: u64,
@@ -267,6 +268,7 @@ impl Db {
             self.sweep_qualifying(region, &limits, ladder).await?;
         Ok(SweepReport {
             holds_expired: self.expire_holds(region, batch).await?,
+            reviews_expired: self.expire_reviews(region, batch).await?,
             lots_expired: self
                 .sweep_lots(region, batch, false, ladder, window)
                 .await?,

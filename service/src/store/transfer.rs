@@ -1,7 +1,10 @@
 //! Points transfers between two members of the same residency group: atomic (both sides in
 //! one SERIALIZABLE transaction), within per-transfer and per-day limits, refused across
 //! residency groups. The recipient's new lots keep the expiry of the lots the points came
-//! from, so a transfer can never extend the life of points.
+//! from, so a transfer can never extend the life of points. A transfer the fraud rules flag
+//! waits in a hold of the sender's until its review is decided (`store::fraud`).
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,14 +12,16 @@ use uuid::Uuid;
 
 use super::context::{MemberCtx, member_ctx};
 use super::earn::balance_after;
+use super::fraud::Screening;
 use super::idempotency::Outcome;
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, NewLot};
 use super::redeem::ensure_available;
 use super::tx::Tx;
 use super::{Committed, Db, IdemRequest, now_micros};
-use crate::api::Transferred;
-use crate::domain::{Points, Reference, Refusal};
+use crate::api::{Screened, Transferred};
+use crate::domain::fraud::{FraudRules, Operation};
+use crate::domain::{Points, Programme, Reference, Refusal};
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -26,8 +31,12 @@ pub struct TransferRequest {
     pub reference: Reference,
     pub max_points: i64,
     pub daily_limit: i64,
+    /// How long a review of this transfer stays open (`ledger.review_ttl_h`).
+    pub review_ttl: chrono::Duration,
 }
 
+/// Points sent today: transfers out (from available, or from a reviewed transfer's hold when
+/// it was approved), plus transfers still in review.
 async fn sent_today(tx: &Tx<'_>, member_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
     let day_start = now
         .date_naive()
@@ -36,8 +45,10 @@ async fn sent_today(tx: &Tx<'_>, member_id: Uuid, now: DateTime<Utc>) -> Result<
         .and_utc();
     Ok(tx
         .query_one(
-            "SELECT COALESCE(SUM(-available_delta), 0)::BIGINT FROM ledger_entries \
-             WHERE member_id = $1 AND kind = 'transfer' AND available_delta < 0 AND created_at >= $2",
+            "SELECT (SELECT COALESCE(SUM(-(available_delta + held_delta)), 0) FROM ledger_entries \
+             WHERE member_id = $1 AND kind = 'transfer' AND available_delta + held_delta < 0 AND created_at >= $2)::BIGINT \
+             + (SELECT COALESCE(SUM(points), 0) FROM fraud_reviews \
+             WHERE member_id = $1 AND operation = 'transfer' AND state = 'open')::BIGINT",
             &[&member_id, &day_start],
         )
         .await?
@@ -60,7 +71,7 @@ fn check_request(from: Uuid, req: &TransferRequest) -> Result<()> {
 }
 
 /// The recipient, who must exist and live in the sender's residency group.
-async fn recipient_ctx(
+pub(super) async fn recipient_ctx(
     tx: &Tx<'_>,
     region: &str,
     sender: &MemberCtx,
@@ -96,14 +107,14 @@ async fn check_daily_limit(
 }
 
 /// The transfer's entry on one side: points sent (negative) or received.
-fn transfer_draft<'a>(
+pub(super) fn transfer_draft<'a>(
     points: i64,
     reason: &'a str,
-    req: &'a TransferRequest,
+    reference: &'a str,
     details: serde_json::Value,
 ) -> Draft<'a> {
     Draft {
-        reference: Some(req.reference.as_str()),
+        reference: Some(reference),
         ..Draft::new(
             EntryKind::Transfer,
             Deltas {
@@ -117,7 +128,7 @@ fn transfer_draft<'a>(
 }
 
 /// Gives the recipient one lot per lot the points came from, with the same expiry.
-async fn credit_lots(
+pub(super) async fn credit_lots(
     tx: &Tx<'_>,
     recipient: &MemberCtx,
     taken: &[lots::Allocation],
@@ -153,20 +164,34 @@ async fn transfer_unit(
     region: &str,
     from: Uuid,
     req: &TransferRequest,
-) -> Result<Outcome<Transferred>> {
+    rules: &FraudRules,
+) -> Result<Outcome<Screened<Transferred>>> {
     check_request(from, req)?;
     let mut sender = member_ctx(tx, region, from).await?;
     let mut recipient = recipient_ctx(tx, region, &sender, req.to).await?;
     ensure_available(&sender, req.points)?;
     let now = now_micros();
     check_daily_limit(tx, from, req, now).await?;
+    let screening = Screening {
+        transfer_to: Some(req.to),
+        ..Screening::new(
+            Operation::Transfer,
+            req.points,
+            &req.reference,
+            req.review_ttl,
+        )
+    };
+    if let Some(review) = screening.run(tx, &mut sender, rules, None, now).await? {
+        return Ok(review);
+    }
     let points = req.points.get();
     let transfer_id = Uuid::new_v4();
     let taken = lots::consume(tx, from, points, None).await?;
     let details = json!({ "transfer_id": transfer_id, "from": from, "to": req.to, "lots": taken });
-    let sent = transfer_draft(-points, "points sent", req, details.clone());
+    let reference = req.reference.as_str();
+    let sent = transfer_draft(-points, "points sent", reference, details.clone());
     let out = sender.append(tx, now, sent).await?;
-    let received = transfer_draft(points, "points received", req, details);
+    let received = transfer_draft(points, "points received", reference, details);
     let incoming = recipient.append(tx, now, received).await?;
     credit_lots(tx, &recipient, &taken, incoming.seq, now).await?;
     sender.write_balance(tx, now).await?;
@@ -180,7 +205,10 @@ async fn transfer_unit(
         reference: req.reference.as_str().to_owned(),
         balance: balance_after(&sender.balance),
     };
-    Ok(Outcome::new(transferred, sender.home_region))
+    Ok(Outcome::new(
+        Screened::Done(transferred),
+        sender.home_region,
+    ))
 }
 
 impl Db {
@@ -190,11 +218,12 @@ impl Db {
         from: Uuid,
         idem: &IdemRequest,
         req: TransferRequest,
-    ) -> Result<Committed<Transferred>> {
+        programme: Arc<Programme>,
+    ) -> Result<Committed<Screened<Transferred>>> {
         let _queue = self.member_locks(from, req.to).await;
         self.mutate("transfer", idem, |tx| {
-            let (region, req) = (region.to_owned(), req.clone());
-            Box::pin(async move { transfer_unit(tx, &region, from, &req).await })
+            let (region, req, programme) = (region.to_owned(), req.clone(), programme.clone());
+            Box::pin(async move { transfer_unit(tx, &region, from, &req, &programme.fraud).await })
         })
         .await
     }

@@ -49,7 +49,7 @@ impl Kind {
 
 struct Route {
     method: &'static str,
-    /// `{m}` stands for the member the request is about, `{h}` for a hold id.
+    /// `{m}` stands for the member the request is about, `{h}` for a hold or review id.
     path: &'static str,
     body: Value,
     allowed: &'static [Kind],
@@ -172,6 +172,19 @@ fn routes() -> Vec<Route> {
         ),
         route("GET", "/v1/admin/audit", Value::Null, &[Admin]),
         route("POST", "/v1/admin/jobs/sweep", Value::Null, &[Admin]),
+        route("GET", "/v1/admin/reviews", Value::Null, &[Support, Admin]),
+        route(
+            "POST",
+            "/v1/admin/reviews/{h}/approve",
+            Value::Null,
+            &[Support, Admin],
+        ),
+        route(
+            "POST",
+            "/v1/admin/reviews/{h}/reject",
+            Value::Null,
+            &[Support, Admin],
+        ),
         // No partner is published here: the partner's own token gets 404 partner_not_found
         // (the signature checks have their own table in partners.rs).
         route(

@@ -11,6 +11,7 @@ mod database_tls;
 mod erasure;
 mod events;
 mod failover;
+mod fraud;
 mod helpers;
 mod holds;
 mod key_set;
