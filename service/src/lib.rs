@@ -5,12 +5,14 @@
 //! - [`store`]: all SQL, the serializable retry loop, idempotency, the audit;
 //! - [`routes`]: the HTTP API, one module per resource;
 //! - [`partners`]: the published partners with their mounted signing secrets;
+//! - [`delivery`]: the dispatcher delivering outbox events to partners' webhooks;
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod database;
+pub mod delivery;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -5,6 +5,7 @@
 mod activities;
 mod admin;
 mod api_error;
+mod dead_letters;
 mod earn;
 mod export;
 mod health;
@@ -99,6 +100,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(statement::routes())
         .merge(export::routes())
         .merge(admin::routes())
+        .merge(dead_letters::routes())
         .merge(partners::routes())
         .merge(health::routes())
         .merge(openapi::routes())

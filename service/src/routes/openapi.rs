@@ -192,7 +192,7 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         status: StatusCode::NOT_FOUND,
         schema_name: "NotFoundError",
-        when: "unknown member, hold, earn, recipient or partner",
+        when: "unknown member, hold, earn, recipient, partner or dead letter",
         codes: &[
             "member_not_found",
             "hold_not_found",
@@ -200,6 +200,7 @@ const REFUSALS: &[Refusal] = &[
             "recipient_not_found",
             "referred_member_not_found",
             "partner_not_found",
+            "dead_letter_not_found",
             // A path parameter left empty (`/v1/members//balance`) matches no route.
             "route_not_found",
         ],
@@ -418,6 +419,10 @@ refusals!(
     PartnerWebhookRefusals: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT,
         PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, MISDIRECTED_REQUEST, UNPROCESSABLE_ENTITY,
         INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// An operator endpoint on a partner's dead letters.
+    DeadLetterRefusals: BAD_REQUEST, NOT_FOUND, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
 );
 refusals!(
     /// An operator endpoint without parameters.

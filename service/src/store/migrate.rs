@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox",
         include_str!("../../migrations/0010_outbox.sql"),
     ),
+    (
+        11,
+        "delivery",
+        include_str!("../../migrations/0011_delivery.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.
