@@ -4,18 +4,21 @@
 //! per-member order, and no loss when a dispatcher's lease runs out mid-delivery.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use loyalty_service::metrics::Metrics;
 use loyalty_service::partners::signature::{SignedMessage, verify};
 use loyalty_service::store::Db;
+use loyalty_service::store::delivery::load_subscriptions;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{ALICE, BRUNO, TestApp, spawn_app_on};
-use crate::receiver::{Call, Reply, gaps_ms, of_event, policy, spawn_subscribed};
+use crate::helpers::{ALICE, TestApp, spawn_app_on};
+use crate::receiver::{
+    Call, Reply, gaps_ms, of_event, policy, spawn_subscribed, spawn_subscribed_with,
+};
 
 /// Scheduling slack on top of a policy's wait: the dispatcher's 10 ms poll, a transaction
 /// or two, and a busy machine.
@@ -54,6 +57,19 @@ async fn wait_state(app: &TestApp, event_id: &str, state: &str) -> (String, i32,
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("delivery {event_id} never became {state}");
+}
+
+/// A new member homed in this instance's region (France: eu-west-1). Bruno is homed in
+/// eu-central-1, whose events only that region's dispatcher sends.
+async fn enrol_here(app: &TestApp, external_id: &str) -> Uuid {
+    let res = app
+        .post(
+            "/v1/members",
+            json!({"external_id": external_id, "country": "FR"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    res.body["member_id"].as_str().unwrap().parse().unwrap()
 }
 
 fn first_id(calls: &[Call]) -> String {
@@ -160,7 +176,8 @@ async fn a_410_dead_letters_the_event_and_disables_the_subscription_so_later_eve
         .await;
     let id = first_id(&calls);
     assert_eq!(wait_state(&s.app, &id, "dead").await.1, 1);
-    s.app.fund(BRUNO, "BK-D4", 100).await;
+    let diane = enrol_here(&s.app, "delivery-diane").await;
+    s.app.fund(diane, "BK-D4", 100).await;
     let sql = s.app.sql().await;
     let reason: Option<String> = sql
         .query_one(
@@ -171,21 +188,23 @@ async fn a_410_dead_letters_the_event_and_disables_the_subscription_so_later_eve
         .unwrap()
         .get(0);
     assert_eq!(reason.as_deref(), Some("the receiver answered 410 Gone"));
-    // Bruno's event is fanned out and waits: nothing more reaches the receiver.
-    for _ in 0..300 {
-        let n: i64 = sql
+    // Diane's events are fanned out and wait: nothing more reaches the receiver.
+    let mut waiting = 0;
+    for _ in 0..1_000 {
+        waiting = sql
             .query_one(
                 "SELECT count(*) FROM deliveries WHERE state = 'pending'",
                 &[],
             )
             .await
             .unwrap()
-            .get(0);
-        if n == 1 {
+            .get::<_, i64>(0);
+        if waiting >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(waiting >= 1, "Diane's events are not waiting");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.receiver.calls().len(), 1, "{:#?}", s.receiver.calls());
 }
@@ -328,42 +347,41 @@ async fn a_refused_operation_sends_nothing() {
 
 #[tokio::test]
 async fn a_delivery_whose_dispatcher_died_mid_attempt_is_taken_over_when_its_lease_expires() {
-    // The instance under test delivers only after a dead dispatcher's lease ran out: that
-    // one claimed the event (as a replica killed mid-request would have) and never answered.
-    let mut s = spawn_subscribed(policy(5, 10, 100), |_, _| Reply::Ok).await;
-    let other = Db::connect(&s.app.db_url, 2, Duration::from_secs(2), Metrics::new()).unwrap();
-    // A second, stopped instance: spawned with its dispatcher off, used only to write.
-    s.config.delivery.poll_ms = 0;
-    let writer = spawn_app_on(&s.app.db_url, s.config.clone()).await;
-    writer.fund(BRUNO, "BK-D8", 100).await;
-    let dead_owner = Uuid::new_v4();
-    let leases = HashMap::from([("AF".to_owned(), 400)]);
-    let mut claimed = Vec::new();
-    for _ in 0..300 {
-        // The live instance may fan out and claim first; then there is nothing to test.
-        claimed = other
-            .claim_deliveries("eu-west-1", dead_owner, &leases, 10)
+    // A dispatcher claims the event (as a replica killed mid-request would have) and never
+    // answers; a live instance started afterwards must wait out that lease, then deliver.
+    let s = spawn_subscribed_with(policy(5, 10, 100), |_, _| Reply::Ok, false).await;
+    s.app.fund(ALICE, "BK-D8", 100).await;
+    let dead = Db::connect(&s.app.db_url, 2, Duration::from_secs(2), Metrics::new()).unwrap();
+    let subscriptions = load_subscriptions(&dead.conn().await.unwrap())
+        .await
+        .unwrap();
+    let margin = chrono::Duration::seconds(60);
+    assert_eq!(
+        dead.fan_out("eu-west-1", &subscriptions, 100, margin)
             .await
-            .unwrap();
-        if !claimed.is_empty() || !s.receiver.calls().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+            .unwrap(),
+        1
+    );
+    let leases = HashMap::from([("AF".to_owned(), 600)]);
+    let claimed = dead
+        .claim_deliveries("eu-west-1", Uuid::new_v4(), &leases, 10)
+        .await
+        .unwrap();
+    let claimed_at = Instant::now();
+    assert_eq!(claimed.len(), 1);
+    let _live = spawn_app_on(&s.app.db_url, s.config.clone()).await;
     let calls = s
         .receiver
         .wait_for("the taken-over event", |c| !c.is_empty())
         .await;
-    let id = first_id(&calls);
-    let (state, attempts, _) = wait_state(&s.app, &id, "delivered").await;
-    assert_eq!(state, "delivered");
-    if let Some(c) = claimed.first() {
-        assert_eq!(c.key.event_id.to_string(), id);
-        assert_eq!(
-            attempts, 2,
-            "the dead dispatcher's attempt and the live one's"
-        );
-    }
+    assert_eq!(calls[0].id, claimed[0].key.event_id.to_string());
+    let waited = calls[0].at.duration_since(claimed_at).as_millis();
+    assert!(
+        waited >= 590,
+        "sent while another dispatcher held the lease ({waited} ms)"
+    );
+    let (state, attempts, _) = wait_state(&s.app, &calls[0].id, "delivered").await;
+    assert_eq!((state.as_str(), attempts), ("delivered", 2));
     assert_eq!(s.receiver.calls().len(), 1);
 }
 
@@ -374,7 +392,7 @@ async fn two_dispatchers_on_one_database_send_each_event_once() {
     })
     .await;
     let second = spawn_app_on(&s.app.db_url, s.config.clone()).await;
-    let members = [ALICE, BRUNO];
+    let members = [ALICE, enrol_here(&s.app, "delivery-erik").await];
     for i in 0..12 {
         let app = if i % 2 == 0 { &s.app } else { &second };
         app.fund(members[i % 2], &format!("BK-T{i}"), 100).await;

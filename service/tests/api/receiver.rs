@@ -184,6 +184,16 @@ pub async fn spawn_subscribed(
     policy: RetryPolicy,
     script: impl Fn(&Value, usize) -> Reply + Send + Sync + 'static,
 ) -> Subscribed {
+    spawn_subscribed_with(policy, script, true).await
+}
+
+/// As [`spawn_subscribed`]; without `dispatching` the instance's dispatcher is off (its
+/// `config` still has it on, for further instances).
+pub async fn spawn_subscribed_with(
+    policy: RetryPolicy,
+    script: impl Fn(&Value, usize) -> Reply + Send + Sync + 'static,
+    dispatching: bool,
+) -> Subscribed {
     let db_url = fresh_database().await;
     let receiver = Receiver::start(script).await;
     let dir = std::env::temp_dir().join(format!("loyalty-delivery-{}", Uuid::new_v4()));
@@ -206,11 +216,14 @@ pub async fn spawn_subscribed(
         event_types: Vec::new(),
         secret_sha256: "not-checked".to_owned(),
         subscribed_at: Utc::now(),
-        disabled: false,
     };
     publish_subscription(&client, &subscription).await.unwrap();
     let config = delivering_config(&dir);
-    let app = spawn_app_on(&db_url, config.clone()).await;
+    let mut own = config.clone();
+    if !dispatching {
+        own.delivery.poll_ms = 0;
+    }
+    let app = spawn_app_on(&db_url, own).await;
     Subscribed {
         app,
         receiver,

@@ -101,8 +101,9 @@ async fn next_cursor(
 }
 
 impl Db {
-    /// Fans out every enabled subscription over the outbox of the home regions `region`
-    /// serves; returns the deliveries created.
+    /// Fans out every subscription over the outbox of the home regions `region` serves;
+    /// returns the deliveries created. A disabled subscription's deliveries are created too
+    /// and wait (the claim skips them) until it is enabled again.
     pub async fn fan_out(
         &self,
         region: &str,
@@ -112,7 +113,7 @@ impl Db {
     ) -> Result<u64> {
         let homes = self.served_homes(region).await?;
         let mut created = 0;
-        for sub in subscriptions.iter().filter(|s| !s.disabled) {
+        for sub in subscriptions {
             for home in &homes {
                 let limits = RoundLimits {
                     batch,

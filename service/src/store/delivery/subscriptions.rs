@@ -16,7 +16,6 @@ pub struct Subscription {
     pub event_types: Vec<String>,
     pub secret_sha256: String,
     pub subscribed_at: DateTime<Utc>,
-    pub disabled: bool,
 }
 
 impl Subscription {
@@ -34,13 +33,14 @@ impl Subscription {
     }
 }
 
-/// Every published subscription, disabled ones included. One whose event types do not parse
+/// Every published subscription, disabled ones included (their events are fanned out and
+/// wait; the claim skips them). One whose event types do not parse
 /// is skipped loudly (a version skew with the operator).
 pub async fn load(client: &ClientWrapper) -> Result<Vec<Subscription>> {
     let rows = client
         .query(
-            "SELECT partner_code, name, url, event_types, secret_sha256, subscribed_at, \
-             disabled_at IS NOT NULL FROM webhook_subscriptions ORDER BY partner_code, name",
+            "SELECT partner_code, name, url, event_types, secret_sha256, subscribed_at \
+             FROM webhook_subscriptions ORDER BY partner_code, name",
             &[],
         )
         .await?;
@@ -55,7 +55,6 @@ pub async fn load(client: &ClientWrapper) -> Result<Vec<Subscription>> {
                 event_types,
                 secret_sha256: row.get(4),
                 subscribed_at: row.get(5),
-                disabled: row.get(6),
             }),
             Err(_) => tracing::error!(partner_code, name, "stored subscription does not parse"),
         }
