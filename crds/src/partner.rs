@@ -453,13 +453,13 @@ mod tests {
             "bonusRules": [{ "pointsPerBooking": 100, "multiplierMilli": 1500 }]
         }))
         .unwrap();
-        let fields: Vec<_> = spec
-            .validate()
-            .unwrap_err()
-            .into_iter()
-            .map(|i| i.field)
-            .collect();
+        let fields = issue_fields(&spec);
         assert_eq!(fields, ["spec.endpoint", "spec.bonusRules[0]"]);
+    }
+
+    fn issue_fields(spec: &PartnerSpec) -> Vec<String> {
+        let issues = spec.validate().unwrap_err();
+        issues.into_iter().map(|i| i.field).collect()
     }
 
     #[test]
@@ -481,12 +481,7 @@ mod tests {
             ]
         }))
         .unwrap();
-        let fields: Vec<_> = spec
-            .validate()
-            .unwrap_err()
-            .into_iter()
-            .map(|i| i.field)
-            .collect();
+        let fields = issue_fields(&spec);
         assert_eq!(
             fields,
             [

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::helpers::{ALICE, TestApp, spawn_app_on};
 use crate::receiver::{
-    Call, Reply, gaps_ms, of_event, policy, spawn_subscribed, spawn_subscribed_with,
+    Call, Reply, failing_first, gaps_ms, of_event, policy, spawn_subscribed, spawn_subscribed_with,
 };
 
 /// Scheduling slack on top of a policy's wait: the dispatcher's 10 ms poll, a transaction
@@ -88,14 +88,7 @@ fn assert_spaced(gaps: &[u128], waits_ms: &[u128]) {
 
 #[tokio::test]
 async fn a_receiver_failing_twice_gets_one_signed_event_three_times_spaced_by_the_policy() {
-    let s = spawn_subscribed(policy(5, 100, 1_000), |_, attempt| {
-        if attempt <= 2 {
-            Reply::Status(503)
-        } else {
-            Reply::Ok
-        }
-    })
-    .await;
+    let s = spawn_subscribed(policy(5, 100, 1_000), failing_first(2, Reply::Status(503))).await;
     s.app.fund(ALICE, "BK-D1", 100).await;
     let calls = s
         .receiver
@@ -211,14 +204,7 @@ async fn a_410_dead_letters_the_event_and_disables_the_subscription_so_later_eve
 
 #[tokio::test]
 async fn a_429_is_retried_after_its_retry_after_not_the_policy_backoff() {
-    let s = spawn_subscribed(policy(5, 10, 1_000), |_, attempt| {
-        if attempt == 1 {
-            Reply::Throttle(1)
-        } else {
-            Reply::Ok
-        }
-    })
-    .await;
+    let s = spawn_subscribed(policy(5, 10, 1_000), failing_first(1, Reply::Throttle(1))).await;
     s.app.fund(ALICE, "BK-D5", 100).await;
     let calls = s.receiver.wait_for("the retry", |c| c.len() >= 2).await;
     let id = first_id(&calls);
@@ -228,14 +214,7 @@ async fn a_429_is_retried_after_its_retry_after_not_the_policy_backoff() {
 
 #[tokio::test]
 async fn replaying_a_dead_letter_delivers_it_exactly_once() {
-    let s = spawn_subscribed(policy(1, 10, 1_000), |_, attempt| {
-        if attempt == 1 {
-            Reply::Status(500)
-        } else {
-            Reply::Ok
-        }
-    })
-    .await;
+    let s = spawn_subscribed(policy(1, 10, 1_000), failing_first(1, Reply::Status(500))).await;
     s.app.fund(ALICE, "BK-D6", 100).await;
     let calls = s.receiver.wait_for("the attempt", |c| !c.is_empty()).await;
     let id = first_id(&calls);
@@ -282,14 +261,7 @@ async fn replaying_a_dead_letter_delivers_it_exactly_once() {
 #[tokio::test]
 async fn one_members_events_arrive_in_order_and_none_is_sent_before_the_previous_succeeded() {
     // Every event's first attempt fails: each must wait for its predecessor's retry.
-    let s = spawn_subscribed(policy(5, 50, 1_000), |_, attempt| {
-        if attempt == 1 {
-            Reply::Status(503)
-        } else {
-            Reply::Ok
-        }
-    })
-    .await;
+    let s = spawn_subscribed(policy(5, 50, 1_000), failing_first(1, Reply::Status(503))).await;
     for i in 0..4 {
         s.app.fund(ALICE, &format!("BK-O{i}"), 100).await;
     }

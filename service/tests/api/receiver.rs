@@ -131,6 +131,11 @@ impl Receiver {
     }
 }
 
+/// A script that answers `failure` to each event's first `n` attempts, then 204.
+pub fn failing_first(n: usize, failure: Reply) -> impl Fn(&Value, usize) -> Reply {
+    move |_, attempt| if attempt <= n { failure } else { Reply::Ok }
+}
+
 /// The requests for one event, in arrival order.
 pub fn of_event<'a>(calls: &'a [Call], id: &str) -> Vec<&'a Call> {
     calls.iter().filter(|c| c.id == id).collect()
