@@ -113,7 +113,10 @@ async fn a_receiver_failing_twice_gets_one_signed_event_three_times_spaced_by_th
             body: &call.body,
         };
         let now = Utc::now().timestamp();
-        assert_eq!(verify(&[s.secret.clone()], &message, now, 300), Ok(()));
+        assert_eq!(
+            verify(std::slice::from_ref(&s.secret), &message, now, 300),
+            Ok(())
+        );
     }
     assert_eq!(
         wait_state(&s.app, &id, "delivered").await,
