@@ -14,6 +14,8 @@ use crate::common::{Condition, PartnerCode, ProductType};
 
 /// The most attempts a retry policy may declare.
 pub const MAX_ATTEMPTS: u32 = 20;
+/// The most webhook subscriptions a Partner may declare.
+pub const MAX_WEBHOOKS: usize = 8;
 
 /// Condition types a `Partner` reports.
 pub mod conditions {
@@ -39,6 +41,9 @@ pub mod conditions {
     printcolumn = r#"{"name": "Enabled", "type": "boolean", "jsonPath": ".spec.enabled"}"#,
     printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase"}"#,
     printcolumn = r#"{"name": "Credentials", "type": "boolean", "jsonPath": ".status.credentialsResolved", "priority": 1}"#,
+    printcolumn = r#"{"name": "Pending", "type": "integer", "jsonPath": ".status.deliveries.pending"}"#,
+    printcolumn = r#"{"name": "Dead", "type": "integer", "jsonPath": ".status.deliveries.deadLetters"}"#,
+    printcolumn = r#"{"name": "Last-Delivery", "type": "date", "jsonPath": ".status.deliveries.lastDeliveredAt", "priority": 1}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -71,6 +76,95 @@ pub struct PartnerSpec {
     /// Whether bookings through the partner earn its bonuses. `false` pauses it.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Where the partner wants the platform's events delivered (Standard Webhooks, retried
+    /// under `retryPolicy`). Names are unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub webhooks: Vec<WebhookSubscription>,
+}
+
+/// One webhook subscription: the events of some types, POSTed to `url`, signed with the
+/// secret in `signingSecretRef`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSubscription {
+    /// The subscription's name within the Partner: a DNS label, e.g. `bookings`.
+    #[schemars(length(min = 1, max = 40), pattern(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    pub name: String,
+    /// The receiver's URL. https only.
+    #[schemars(length(min = 9, max = 2048))]
+    #[x_kube(validation = (
+        "self.startsWith('https://') && !self.contains(' ') && size(self) > 8",
+        "url must be an absolute https:// URL"
+    ))]
+    pub url: String,
+    /// The event types delivered (names without the `travel.loyalty.` prefix). Empty: every type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub event_types: Vec<SubscribedEvent>,
+    /// The Secret key (in the Partner's namespace) holding the `whsec_…` signing secret, or two
+    /// separated by whitespace during a rotation (each message is then signed with both).
+    pub signing_secret_ref: SecretKeyRef,
+}
+
+/// An event type a subscription can name (docs/events.md has the catalogue).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SubscribedEvent {
+    #[serde(rename = "points.earned")]
+    PointsEarned,
+    #[serde(rename = "partner.bonus.awarded")]
+    PartnerBonusAwarded,
+    #[serde(rename = "points.redeemed")]
+    PointsRedeemed,
+    #[serde(rename = "points.reversed")]
+    PointsReversed,
+    #[serde(rename = "points.transferred")]
+    PointsTransferred,
+    #[serde(rename = "points.expired")]
+    PointsExpired,
+    #[serde(rename = "points.expiring")]
+    PointsExpiring,
+    #[serde(rename = "points.adjusted")]
+    PointsAdjusted,
+    #[serde(rename = "hold.created")]
+    HoldCreated,
+    #[serde(rename = "hold.captured")]
+    HoldCaptured,
+    #[serde(rename = "hold.voided")]
+    HoldVoided,
+    #[serde(rename = "hold.expired")]
+    HoldExpired,
+    #[serde(rename = "tier.changed")]
+    TierChanged,
+}
+
+impl SubscribedEvent {
+    /// Every type, in catalogue order.
+    pub const ALL: [SubscribedEvent; 13] = [
+        SubscribedEvent::PointsEarned,
+        SubscribedEvent::PartnerBonusAwarded,
+        SubscribedEvent::PointsRedeemed,
+        SubscribedEvent::PointsReversed,
+        SubscribedEvent::PointsTransferred,
+        SubscribedEvent::PointsExpired,
+        SubscribedEvent::PointsExpiring,
+        SubscribedEvent::PointsAdjusted,
+        SubscribedEvent::HoldCreated,
+        SubscribedEvent::HoldCaptured,
+        SubscribedEvent::HoldVoided,
+        SubscribedEvent::HoldExpired,
+        SubscribedEvent::TierChanged,
+    ];
+
+    /// The name, as the spec and the event's type (after `travel.loyalty.`) spell it.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .expect("a unit variant serializes as its name")
+    }
 }
 
 fn default_true() -> bool {
@@ -219,10 +313,26 @@ pub struct PartnerStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The delivery of events to the partner's webhooks, as of the last reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<DeliveryStatus>,
     /// CredentialsResolved and Ready.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// Counts of the partner's deliveries, read from the database by the operator.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatus {
+    /// Events waiting for delivery or being retried.
+    pub pending: i64,
+    /// Events whose last attempt failed (or whose receiver answered 410): replay them.
+    pub dead_letters: i64,
+    /// When the last event was delivered (RFC 3339), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivered_at: Option<String>,
 }
 
 impl PartnerSpec {
@@ -255,6 +365,7 @@ impl PartnerSpec {
                 "multiplierMilli must be at least 1000 (1x)",
             ));
         }
+        issues.extend(webhook_issues(&self.webhooks));
         for (i, rule) in self.bonus_rules.iter().enumerate() {
             if rule.points_per_booking.is_some() == rule.multiplier_milli.is_some() {
                 issues.push(ValidationIssue::new(
@@ -269,6 +380,46 @@ impl PartnerSpec {
             Err(issues)
         }
     }
+}
+
+/// What the schema and CEL would reject in a Partner's webhooks.
+fn webhook_issues(webhooks: &[WebhookSubscription]) -> Vec<ValidationIssue> {
+    let mut issues = Vec::new();
+    if webhooks.len() > MAX_WEBHOOKS {
+        issues.push(ValidationIssue::new(
+            "spec.webhooks",
+            format!("at most {MAX_WEBHOOKS} webhooks"),
+        ));
+    }
+    for (i, hook) in webhooks.iter().enumerate() {
+        if !crate::common::is_https_url(&hook.url) {
+            issues.push(ValidationIssue::new(
+                format!("spec.webhooks[{i}].url"),
+                "url must be an absolute https:// URL",
+            ));
+        }
+        if !is_dns_label(&hook.name) {
+            issues.push(ValidationIssue::new(
+                format!("spec.webhooks[{i}].name"),
+                "name must be a DNS label of at most 40 characters",
+            ));
+        }
+        if webhooks[..i].iter().any(|h| h.name == hook.name) {
+            issues.push(ValidationIssue::new(
+                format!("spec.webhooks[{i}].name"),
+                "webhook names must be unique",
+            ));
+        }
+    }
+    issues
+}
+
+fn is_dns_label(name: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    (1..=40).contains(&name.len())
+        && name.chars().all(ok_char)
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 #[cfg(test)]
@@ -302,12 +453,49 @@ mod tests {
             "bonusRules": [{ "pointsPerBooking": 100, "multiplierMilli": 1500 }]
         }))
         .unwrap();
-        let fields: Vec<_> = spec
-            .validate()
-            .unwrap_err()
-            .into_iter()
-            .map(|i| i.field)
-            .collect();
+        let fields = issue_fields(&spec);
         assert_eq!(fields, ["spec.endpoint", "spec.bonusRules[0]"]);
+    }
+
+    fn issue_fields(spec: &PartnerSpec) -> Vec<String> {
+        let issues = spec.validate().unwrap_err();
+        issues.into_iter().map(|i| i.field).collect()
+    }
+
+    #[test]
+    fn a_plain_http_webhook_a_bad_name_and_a_duplicate_name_are_rejected() {
+        let hook = |name: &str, url: &str| {
+            serde_json::json!({"name": name, "url": url,
+                "signingSecretRef": {"name": "af-hooks", "key": "bookings"}})
+        };
+        let spec: PartnerSpec = serde_json::from_value(serde_json::json!({
+            "displayName": "Air France",
+            "partnerCode": "AF",
+            "endpoint": "https://api.airfrance.example",
+            "credentialsSecretRef": { "name": "af", "key": "token" },
+            "webhooks": [
+                hook("bookings", "https://hooks.airfrance.example/loyalty"),
+                hook("plain", "http://hooks.airfrance.example/loyalty"),
+                hook("Bad_Name", "https://hooks.airfrance.example/x"),
+                hook("bookings", "https://hooks.airfrance.example/y"),
+            ]
+        }))
+        .unwrap();
+        let fields = issue_fields(&spec);
+        assert_eq!(
+            fields,
+            [
+                "spec.webhooks[1].url",
+                "spec.webhooks[2].name",
+                "spec.webhooks[3].name"
+            ]
+        );
+    }
+
+    #[test]
+    fn subscribed_event_names_are_the_catalogue_names() {
+        assert_eq!(SubscribedEvent::PointsEarned.name(), "points.earned");
+        let parsed: SubscribedEvent = serde_json::from_value("tier.changed".into()).unwrap();
+        assert_eq!(parsed, SubscribedEvent::TierChanged);
     }
 }

@@ -23,8 +23,12 @@ use crate::{Error, Result};
 
 mod failover;
 mod region;
+mod subscriptions;
 pub use failover::{FenceRow, MoveRegion, ReadFences, record_transition};
 pub use region::{FenceRegion, RecordPlacement, RegionRow, UpsertRegion};
+pub use subscriptions::{
+    DeleteSubscriptions, DeliveryCounts, PublishSubscriptions, ReadDeliveryCounts, SubscriptionRow,
+};
 
 /// Connections the operator holds at most: controllers run a few reconciles at a time.
 pub const POOL_SIZE: usize = 4;

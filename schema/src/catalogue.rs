@@ -84,6 +84,21 @@ pub const TABLES: &[Table] = &[
         "CloudEvents of ledger movements, written in the movement's transaction",
     ),
     table(
+        "deliveries",
+        Locality::Homed,
+        "each outbox event's delivery to each webhook subscription: state, attempts, lease",
+    ),
+    table(
+        "delivery_cursors",
+        Locality::Homed,
+        "how far each subscription's fan-out has read a home region's outbox",
+    ),
+    table(
+        "lot_expiry_notices",
+        Locality::Homed,
+        "which lots were announced as expiring, per threshold",
+    ),
+    table(
         "campaign_member_usage",
         Locality::Homed,
         "points a member drew from a capped campaign per window",
@@ -163,6 +178,11 @@ pub const TABLES: &[Table] = &[
         "a version per configuration set, polled by the service",
     ),
     table("partners", Locality::Global, "published Partner specs"),
+    table(
+        "webhook_subscriptions",
+        Locality::Global,
+        "published Partner webhook subscriptions (secrets only as fingerprints)",
+    ),
     table(
         "region_placements",
         Locality::Global,

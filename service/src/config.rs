@@ -32,6 +32,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub partners: PartnersConfig,
     pub crypto: CryptoConfig,
+    pub delivery: DeliveryConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
     /// Test-only switches of the `chaos-hooks` build. Without that feature the field does
@@ -225,6 +226,30 @@ pub struct CryptoConfig {
     pub demo_dir: PathBuf,
 }
 
+/// The dispatcher that delivers outbox events to partners' webhooks (docs/events.md). Retry
+/// timing is each Partner's `retryPolicy`; these bound the dispatcher itself.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Interval of the dispatcher's rounds (fan-out, claim, send); 0 turns it off.
+    pub poll_ms: u64,
+    /// Deliveries created or claimed per round.
+    pub batch_size: i64,
+    /// Attempts in flight at once per instance.
+    pub concurrency: usize,
+    /// Added to the Partner's per-attempt timeout to make a delivery's lease: past it, another
+    /// instance takes the delivery over.
+    pub lease_slack_ms: u64,
+    /// How far before its cursor the fan-out re-reads the outbox: longer than any write
+    /// transaction plus the clock skew between instances.
+    pub fanout_margin_ms: u64,
+    /// The longest `Retry-After` honoured; longer ones wait this long.
+    pub max_retry_after_s: u64,
+    /// Test and local only: also deliver to `http://127.0.0.1:`/`localhost` URLs. `serve`
+    /// refuses it outside `--demo`; the CRD only ever publishes https URLs.
+    pub allow_loopback_http: bool,
+}
+
 /// Longest webhook timestamp tolerance: an hour.
 pub const MAX_WEBHOOK_TOLERANCE_S: u64 = 3600;
 
@@ -373,6 +398,15 @@ impl Default for Config {
                 digest_interval_s: 3_600,
                 demo_dir: PathBuf::from(".data/demo-keys"),
             },
+            delivery: DeliveryConfig {
+                poll_ms: 500,
+                batch_size: 100,
+                concurrency: 16,
+                lease_slack_ms: 5_000,
+                fanout_margin_ms: 60_000,
+                max_retry_after_s: 3_600,
+                allow_loopback_http: false,
+            },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
             chaos: ChaosConfig::default(),
@@ -443,6 +477,12 @@ impl Config {
                 "partners.webhook_tolerance_s must be 1..={MAX_WEBHOOK_TOLERANCE_S}"
             )));
         }
+        let d = &self.delivery;
+        if !(1..=10_000).contains(&d.batch_size) || !(1..=256).contains(&d.concurrency) {
+            return Err(ConfigError(
+                "delivery.batch_size must be 1..=10000 and delivery.concurrency 1..=256".into(),
+            ));
+        }
         let http = &self.http;
         if http.header_read_timeout_ms == 0
             || http.request_timeout_ms == 0
@@ -477,6 +517,9 @@ impl Config {
             && file.starts_with(&self.auth.demo_dir)
         {
             problems.push("auth.jwks_file is the demo key set");
+        }
+        if self.delivery.allow_loopback_http {
+            problems.push("delivery.allow_loopback_http is on (test and local only)");
         }
         if self.auth.issuer.as_deref() == Some(crate::auth::dev::DEMO_ISSUER) {
             problems.push("auth.issuer is the demo issuer");

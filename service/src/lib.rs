@@ -6,6 +6,7 @@
 //! - [`routes`]: the HTTP API, one module per resource;
 //! - [`crypto`]: the keys of personal fields (per-member data keys, blind index) and digests;
 //! - [`partners`]: the published partners with their mounted signing secrets;
+//! - [`delivery`]: the dispatcher delivering outbox events to partners' webhooks;
 //! - [`startup`], [`config`], [`telemetry`], [`metrics`]: wiring.
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod database;
+pub mod delivery;
 pub mod domain;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -10,6 +10,7 @@ use loyalty_service::auth::dev::{DevIssuer, write_demo_tokens};
 use loyalty_service::config::{AuthConfig, Config};
 use loyalty_service::crypto::{self, DigestKeys};
 use loyalty_service::startup::Application;
+use loyalty_service::store::delivery::MAX_DEAD_LETTERS_PAGE;
 use loyalty_service::store::{Db, migrate, seed};
 use loyalty_service::{database, metrics::Metrics, partners, telemetry};
 
@@ -40,6 +41,17 @@ enum Command {
     Migrate,
     /// Seal members stored before personal fields were sealed (run once after upgrading).
     Seal,
+    /// List a partner's dead letters (undeliverable webhook events) as JSON, or replay them.
+    DeadLetters {
+        /// The partner's code, e.g. `AF`.
+        partner: String,
+        /// Put the dead letters back in the delivery queue instead of listing them.
+        #[arg(long)]
+        replay: bool,
+        /// With `--replay`, only this event (its id, as listed).
+        #[arg(long, requires = "replay")]
+        event: Option<uuid::Uuid>,
+    },
     /// Print a development token signed with the demo key of `serve --demo` (only that key:
     /// production tokens come from the identity provider).
     Token {
@@ -97,7 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.crypto = crypto::files::with_generated_keys(config.crypto, &dir)?;
         }
         Command::Serve { demo: false } => refuse_development_secrets(&config)?,
-        Command::Audit | Command::Migrate | Command::Seal => {}
+        Command::Audit | Command::Migrate | Command::Seal | Command::DeadLetters { .. } => {}
     }
     // Keeps an embedded server this process started alive until it returns.
     let database = database::resolve(&config).await?;
@@ -141,6 +153,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let keyring = crypto::files::keyring(&config.crypto)?;
             let db = connect(&config, &url)?.with_keys(Some(keyring), DigestKeys::default());
             println!("{} member(s) sealed", seal_all(&db).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeadLetters {
+            partner,
+            replay,
+            event,
+        } => {
+            let db = connect(&config, &url)?;
+            let answer = if replay {
+                let replayed = db
+                    .replay_dead_letters(&config.region, &partner, event)
+                    .await?;
+                serde_json::to_string_pretty(&replayed)?
+            } else {
+                let page = db.dead_letters(&config.region, &partner, MAX_DEAD_LETTERS_PAGE);
+                serde_json::to_string_pretty(&page.await?)?
+            };
+            println!("{answer}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { .. } => unreachable!("answered before the database is resolved"),

@@ -2,8 +2,8 @@
 //! several app instances in one test process do not collide.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: sub-millisecond up to the 500 ms redemption budget and beyond.
@@ -23,6 +23,9 @@ pub struct Metrics {
     pub points_redeemed: IntCounter,
     pub auth_failures: IntCounterVec,
     pub rate_limited: IntCounterVec,
+    pub deliveries: IntCounterVec,
+    pub outbox_lag: Gauge,
+    pub dead_letters: IntGaugeVec,
     pub fraud: FraudMetrics,
 }
 
@@ -139,6 +142,27 @@ impl Metrics {
             &["limit", "scope"],
         )
         .expect("valid metric");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "loyalty_webhook_deliveries_total",
+                "Webhook delivery attempts by partner and outcome (delivered, retried, dead, gone)",
+            ),
+            &["partner", "outcome"],
+        )
+        .expect("valid metric");
+        let outbox_lag = Gauge::new(
+            "loyalty_outbox_lag_seconds",
+            "Age of the oldest outbox event still waiting for delivery to a webhook",
+        )
+        .expect("valid metric");
+        let dead_letters = IntGaugeVec::new(
+            Opts::new(
+                "loyalty_webhook_dead_letters",
+                "Webhook deliveries in the dead-letter state, by partner",
+            ),
+            &["partner"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -149,6 +173,9 @@ impl Metrics {
             Box::new(points_redeemed.clone()),
             Box::new(auth_failures.clone()),
             Box::new(rate_limited.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(outbox_lag.clone()),
+            Box::new(dead_letters.clone()),
         ] {
             registry
                 .register(collector)
@@ -166,6 +193,9 @@ impl Metrics {
             points_redeemed,
             auth_failures,
             rate_limited,
+            deliveries,
+            outbox_lag,
+            dead_letters,
             fraud,
         }
     }

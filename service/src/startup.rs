@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Auth;
 use crate::auth::middleware::authorize;
 use crate::config::Config;
+use crate::delivery::Dispatcher;
 use crate::domain::Actor;
 use crate::metrics::Metrics;
 use crate::partners::PartnerDirectory;
@@ -63,6 +64,13 @@ impl Application {
             auth: Arc::new(auth),
         };
         spawn_jobs(&state);
+        Dispatcher::new(
+            state.db.acting_as(Actor::job("delivery")),
+            state.partners.clone(),
+            state.config.region.clone(),
+            state.config.delivery.clone(),
+        )
+        .spawn();
         let listener = TcpListener::bind(state.config.listen).await?;
         let router = app(state.clone());
         Ok(Self {

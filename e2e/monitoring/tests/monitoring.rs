@@ -36,6 +36,11 @@ fn exported() -> BTreeSet<String> {
         .with_label_values(&["earn", "committed"])
         .inc();
     service.pool_wait.with_label_values(&["ok"]).observe(0.001);
+    service
+        .deliveries
+        .with_label_values(&["AF", "delivered"])
+        .inc();
+    service.dead_letters.with_label_values(&["AF"]).set(1);
     let operator = loyalty_operator::metrics::Metrics::new();
     drop(operator.reconcile_started("region"));
     operator

@@ -1,6 +1,8 @@
 //! The Partner controller: resolves the credentials Secret, publishes the partner's row
 //! (credentials as a sha256 fingerprint, retry policy and bonus rules as JSON), and reports
 //! status. A missing Secret or key puts the partner in phase Error and retries with backoff.
+//! Its webhook subscriptions are published next to it (each signing secret as a fingerprint),
+//! and its status carries the delivery figures the service's dispatcher leaves in the database.
 //! Deleting a Partner deletes its row: ledger entries keep the partner code as text, and
 //! each entry's details already record the bonus applied.
 
@@ -16,11 +18,16 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use loyalty_crds::common::{Condition, set_condition};
 use loyalty_crds::describe_issues;
-use loyalty_crds::partner::{Partner, PartnerPhase, PartnerStatus, conditions};
+use loyalty_crds::partner::{
+    DeliveryStatus, Partner, PartnerPhase, PartnerStatus, SecretKeyRef, conditions,
+};
 use sha2::{Digest, Sha256};
 
 use super::{Context, apply_status, back_off, object_key};
-use crate::db::{DeletePartner, PartnerPublished, PartnerRow, PublishPartner};
+use crate::db::{
+    DeletePartner, DeleteSubscriptions, PartnerPublished, PartnerRow, PublishPartner,
+    PublishSubscriptions, ReadDeliveryCounts, SubscriptionRow,
+};
 use crate::{Error, Result};
 
 /// The finalizer that keeps a Partner until its row is deleted.
@@ -28,6 +35,8 @@ pub const FINALIZER: &str = "loyalty.travel.example/partner-cleanup";
 const CONTROLLER: &str = "partner";
 /// A ready partner is re-checked this often, which picks up rotated credentials.
 pub const RESYNC: Duration = Duration::from_secs(300);
+/// A partner with webhooks is re-read this often, so its status's delivery figures stay fresh.
+pub const DELIVERY_RESYNC: Duration = Duration::from_secs(30);
 
 /// Reconciles one Partner.
 #[tracing::instrument(skip_all, fields(partner = %obj.name_any(), namespace = obj.namespace()))]
@@ -62,11 +71,10 @@ pub fn fingerprint(value: &[u8]) -> String {
 /// The credential's bytes, or why it cannot be had. The value never leaves this function
 /// except as its fingerprint.
 async fn resolve(
-    p: &Partner,
+    r: &SecretKeyRef,
     ctx: &Context,
     namespace: &str,
 ) -> Result<std::result::Result<String, (&'static str, String)>> {
-    let r = &p.spec.credentials_secret_ref;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(secret) = secrets.get_opt(&r.name).await? else {
         return Ok(Err((
@@ -99,7 +107,12 @@ async fn publish(
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<(), NotPublished>> {
     let (namespace, generation) = (p.namespace().unwrap_or_default(), p.metadata.generation);
-    let resolved = resolve(p, ctx, &namespace).await?;
+    let resolved = match resolve(&p.spec.credentials_secret_ref, ctx, &namespace).await? {
+        Ok(sha) => webhook_rows(p, ctx, &namespace)
+            .await?
+            .map(|rows| (sha, rows)),
+        Err(why) => Err(why),
+    };
     let (ok, reason, message) = match &resolved {
         Err((reason, message)) => (false, *reason, message.clone()),
         Ok(_) => (true, "Resolved", String::new()),
@@ -113,9 +126,9 @@ async fn publish(
         now,
     );
     set_condition(&mut status.conditions, c);
-    let credentials_sha256 = match resolved {
+    let (credentials_sha256, subscriptions) = match resolved {
         Err(_) => return Ok(Err((reason, message, true))),
-        Ok(sha) => sha,
+        Ok(resolved) => resolved,
     };
     status.credentials_resolved = true;
     let row = PartnerRow {
@@ -144,9 +157,56 @@ async fn publish(
                 ),
                 false,
             )),
-            PartnerPublished::Written | PartnerPublished::Unchanged => Ok(()),
+            PartnerPublished::Written | PartnerPublished::Unchanged => {
+                let work = PublishSubscriptions {
+                    partner_code: p.spec.partner_code.to_string(),
+                    generation: generation.unwrap_or_default(),
+                    rows: subscriptions,
+                };
+                ctx.db.serializable("publish_subscriptions", &work).await?;
+                Ok(())
+            }
         },
     )
+}
+
+/// The Partner's webhook subscriptions with their signing secrets' fingerprints, or why a
+/// secret does not resolve (named after the webhook).
+async fn webhook_rows(
+    p: &Partner,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<std::result::Result<Vec<SubscriptionRow>, (&'static str, String)>> {
+    let mut rows = Vec::with_capacity(p.spec.webhooks.len());
+    for hook in &p.spec.webhooks {
+        let secret_sha256 = match resolve(&hook.signing_secret_ref, ctx, namespace).await? {
+            Ok(sha) => sha,
+            Err((reason, message)) => {
+                return Ok(Err((reason, format!("webhook {}: {message}", hook.name))));
+            }
+        };
+        let names: Vec<String> = hook.event_types.iter().map(|t| t.name()).collect();
+        rows.push(SubscriptionRow {
+            name: hook.name.clone(),
+            url: hook.url.clone(),
+            event_types: serde_json::to_value(names)?,
+            secret_sha256,
+        });
+    }
+    Ok(Ok(rows))
+}
+
+/// The partner's delivery figures, for its status (and `kubectl get` columns).
+async fn delivery_status(p: &Partner, ctx: &Context) -> Result<DeliveryStatus> {
+    let work = ReadDeliveryCounts {
+        partner_code: p.spec.partner_code.to_string(),
+    };
+    let counts = ctx.db.serializable("read_delivery_counts", &work).await?;
+    Ok(DeliveryStatus {
+        pending: counts.pending,
+        dead_letters: counts.dead_letters,
+        last_delivered_at: counts.last_delivered_at.map(|t| t.to_rfc3339()),
+    })
 }
 
 async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action> {
@@ -167,6 +227,7 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
         Err((reason, message, _)) => (PartnerPhase::Error, false, *reason, message.clone()),
     };
     status.phase = Some(phase);
+    status.deliveries = Some(delivery_status(p, ctx).await?);
     let c = Condition::from_bool(conditions::READY, ready, reason, message, generation, now);
     set_condition(&mut status.conditions, c);
     if status != old {
@@ -186,7 +247,8 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
     match outcome {
         // The error policy's per-object backoff retries an unresolved Secret: 1 s, 2 s, … 5 min.
         Err((_, message, true)) => Err(Error::CredentialsUnresolved(message)),
-        _ => Ok(Action::requeue(RESYNC)),
+        _ if p.spec.webhooks.is_empty() => Ok(Action::requeue(RESYNC)),
+        _ => Ok(Action::requeue(DELIVERY_RESYNC)),
     }
 }
 
@@ -195,6 +257,10 @@ async fn cleanup(p: &Partner, ctx: &Context) -> Result<Action> {
         namespace: p.namespace().unwrap_or_default(),
         name: p.name_any(),
     };
+    let hooks = DeleteSubscriptions {
+        partner_code: p.spec.partner_code.to_string(),
+    };
+    ctx.db.serializable("delete_subscriptions", &hooks).await?;
     if ctx.db.serializable("delete_partner", &work).await? {
         ctx.event(
             p,

@@ -52,10 +52,13 @@ async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_dele
             name: Some("air-france-credentials".into()),
             ..Default::default()
         },
-        data: Some(BTreeMap::from([(
-            "api-token".to_owned(),
-            ByteString(b"s3cr3t-token".to_vec()),
-        )])),
+        data: Some(BTreeMap::from([
+            ("api-token".to_owned(), ByteString(b"s3cr3t-token".to_vec())),
+            (
+                "webhook-secret".to_owned(),
+                ByteString(b"whsec_hooks".to_vec()),
+            ),
+        ])),
         ..Default::default()
     };
     secrets
@@ -90,6 +93,34 @@ async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_dele
         bonus,
         json!([{"productTypes": ["flight"], "pointsPerBooking": 250}, {"productTypes": ["hotel"], "multiplierMilli": 1500}])
     );
+    let hook = db
+        .query_one(
+            "SELECT name, url, event_types, secret_sha256, disabled_at IS NULL FROM webhook_subscriptions \
+             WHERE partner_code = 'AF'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (hook_name, url, types, hook_sha, enabled): (String, String, Value, String, bool) = (
+        hook.get(0),
+        hook.get(1),
+        hook.get(2),
+        hook.get(3),
+        hook.get(4),
+    );
+    assert_eq!(
+        (hook_name.as_str(), url.as_str(), enabled),
+        (
+            "loyalty-events",
+            "https://partners.airfrance.example/loyalty/v1/events",
+            true
+        )
+    );
+    assert_eq!(
+        types,
+        json!(["points.earned", "partner.bonus.awarded", "points.expiring"])
+    );
+    assert_eq!(hook_sha, fingerprint(b"whsec_hooks"));
     let reasons = event_reasons(&cluster.client, NS, "air-france").await;
     assert!(
         reasons.contains(&"SecretNotFound".to_owned()) && reasons.contains(&"Ready".to_owned()),
@@ -113,6 +144,13 @@ async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_dele
         db.query("SELECT 1 FROM partners", &[]).await.unwrap().len(),
         0
     );
+    assert_eq!(
+        db.query("SELECT 1 FROM webhook_subscriptions", &[])
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     operator.stop().await;
 }
 
@@ -128,10 +166,10 @@ async fn a_second_partner_with_a_taken_code_is_refused_and_writes_nothing() {
             name: Some("air-france-credentials".into()),
             ..Default::default()
         },
-        data: Some(BTreeMap::from([(
-            "api-token".to_owned(),
-            ByteString(b"t".to_vec()),
-        )])),
+        data: Some(BTreeMap::from([
+            ("api-token".to_owned(), ByteString(b"t".to_vec())),
+            ("webhook-secret".to_owned(), ByteString(b"w".to_vec())),
+        ])),
         ..Default::default()
     };
     secrets

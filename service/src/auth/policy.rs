@@ -142,6 +142,21 @@ pub const RULES: &[(Method, &str, Access)] = &[
         Access::AnyOf(REVIEWERS),
     ),
     (
+        Method::GET,
+        "/v1/admin/partners/{partner_code}/dead-letters",
+        Access::AnyOf(&[Admin]),
+    ),
+    (
+        Method::POST,
+        "/v1/admin/partners/{partner_code}/dead-letters/replay",
+        Access::AnyOf(&[Admin]),
+    ),
+    (
+        Method::POST,
+        "/v1/admin/partners/{partner_code}/dead-letters/{event_id}/replay",
+        Access::AnyOf(&[Admin]),
+    ),
+    (
         Method::POST,
         "/v1/partners/{partner_code}/bonuses",
         Access::AnyOf(&[Partner]),

@@ -20,6 +20,7 @@ pub enum EventType {
     PointsReversed,
     PointsTransferred,
     PointsExpired,
+    PointsExpiring,
     PointsAdjusted,
     HoldCreated,
     HoldCaptured,
@@ -34,13 +35,14 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         EventType::PointsEarned,
         EventType::PartnerBonusAwarded,
         EventType::PointsRedeemed,
         EventType::PointsReversed,
         EventType::PointsTransferred,
         EventType::PointsExpired,
+        EventType::PointsExpiring,
         EventType::PointsAdjusted,
         EventType::HoldCreated,
         EventType::HoldCaptured,
@@ -63,6 +65,7 @@ impl EventType {
             EventType::PointsReversed => "points.reversed",
             EventType::PointsTransferred => "points.transferred",
             EventType::PointsExpired => "points.expired",
+            EventType::PointsExpiring => "points.expiring",
             EventType::PointsAdjusted => "points.adjusted",
             EventType::HoldCreated => "hold.created",
             EventType::HoldCaptured => "hold.captured",
@@ -166,6 +169,17 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventType::ALL.len());
+    }
+
+    #[test]
+    fn every_event_type_is_one_a_partner_can_subscribe_to_and_back() {
+        use loyalty_crds::partner::SubscribedEvent;
+        for t in EventType::ALL {
+            let named: SubscribedEvent = serde_json::from_value(t.name().into())
+                .unwrap_or_else(|_| panic!("{} is not in the CRD", t.name()));
+            assert_eq!(named.name(), t.name());
+        }
+        assert_eq!(SubscribedEvent::ALL.len(), EventType::ALL.len());
     }
 
     #[test]

@@ -16,8 +16,10 @@ use loyalty_crds::common::PartnerCode;
 
 use crate::domain::partner_bonus::PartnerTerms;
 use crate::error::Result;
+use crate::store::delivery::Subscription;
 use crate::store::partners::{PartnerRow, load};
 use secrets::MountedSecret;
+use signature::SigningSecret;
 
 /// One partner: its published row and its mounted secrets.
 #[derive(Debug, Clone)]
@@ -26,13 +28,26 @@ pub struct Partner {
     pub secret: MountedSecret,
 }
 
-/// Every known partner, by code, as of one poll.
+/// Every known partner, by code, with the webhook subscriptions and their mounted signing
+/// secrets, as of one poll.
 #[derive(Debug, Clone, Default)]
-pub struct Partners(HashMap<String, Partner>);
+pub struct Partners {
+    by_code: HashMap<String, Partner>,
+    pub subscriptions: Vec<Subscription>,
+    /// Mounted secrets of the subscriptions, by file name (`<CODE>.<subscription>`).
+    hook_secrets: secrets::MountedSecrets,
+}
 
 impl Partners {
     pub fn get(&self, code: &str) -> Option<&Partner> {
-        self.0.get(code)
+        self.by_code.get(code)
+    }
+
+    /// The secrets `subscription`'s messages are signed with (empty when none is mounted).
+    pub fn hook_secrets(&self, partner_code: &str, subscription: &str) -> &[SigningSecret] {
+        self.hook_secrets
+            .get(&format!("{partner_code}.{subscription}"))
+            .map_or(&[], |m| m.secrets.as_slice())
     }
 
     /// What a booking naming `code` gets from that partner.
@@ -44,7 +59,11 @@ impl Partners {
         }
     }
 
-    fn join(rows: Vec<PartnerRow>, mut mounted: secrets::MountedSecrets) -> Self {
+    fn join(
+        rows: Vec<PartnerRow>,
+        subscriptions: Vec<Subscription>,
+        mut mounted: secrets::MountedSecrets,
+    ) -> Self {
         let partners = rows.into_iter().map(|row| {
             let secret = mounted.remove(&row.code).unwrap_or_default();
             if secret.sha256 != row.credentials_sha256 {
@@ -57,7 +76,12 @@ impl Partners {
             }
             (row.code.clone(), Partner { row, secret })
         });
-        Self(partners.collect())
+        let by_code = partners.collect();
+        Self {
+            by_code,
+            subscriptions,
+            hook_secrets: mounted,
+        }
     }
 }
 
@@ -76,11 +100,12 @@ impl PartnerDirectory {
     /// Reloads the published partners and the secrets mounted in `secrets_dir`.
     pub async fn poll(&self, client: &ClientWrapper, secrets_dir: &Path) -> Result<()> {
         let rows = load(client).await?;
+        let subscriptions = crate::store::delivery::load_subscriptions(client).await?;
         let dir = secrets_dir.to_owned();
         let mounted = tokio::task::spawn_blocking(move || secrets::read_dir(&dir))
             .await
             .unwrap_or_default();
-        let next = Arc::new(Partners::join(rows, mounted));
+        let next = Arc::new(Partners::join(rows, subscriptions, mounted));
         *self.0.write().expect("partner lock is never poisoned") = next;
         Ok(())
     }

@@ -39,12 +39,22 @@ pub fn read_dir(dir: &Path) -> MountedSecrets {
         .flatten()
         .take(MAX_FILES)
         .filter_map(|entry| {
-            // Kubernetes' own entries (`..data`, `..2026_…`) are no partner codes.
+            // Kubernetes' own entries (`..data`, `..2026_…`) are no partner codes. A file
+            // `<CODE>.<subscription>` holds the secrets outbound webhooks are signed with.
             let name = entry.file_name().into_string().ok()?;
-            PartnerCode::new(name.as_str()).ok()?;
+            let (code, subscription) = name.split_once('.').unwrap_or((name.as_str(), "x"));
+            PartnerCode::new(code).ok()?;
+            is_subscription_name(subscription).then_some(())?;
             Some((name, read_file(&entry.path())?))
         })
         .collect()
+}
+
+fn is_subscription_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn read_file(path: &Path) -> Option<MountedSecret> {
@@ -84,11 +94,14 @@ mod tests {
         std::fs::write(dir.join("AF"), &text).unwrap();
         std::fs::write(dir.join("lowercase"), a.to_text()).unwrap();
         std::fs::write(dir.join("HI"), "not-a-secret").unwrap();
+        std::fs::write(dir.join("AF.bookings"), b.to_text()).unwrap();
+        std::fs::write(dir.join("AF.Bad"), b.to_text()).unwrap();
         let read = read_dir(&dir);
+        assert_eq!(read["AF.bookings"].secrets, vec![b.clone()]);
         assert_eq!(read["AF"].secrets, vec![a, b]);
         assert_eq!(read["AF"].sha256, format!("{:x}", Sha256::digest(text)));
         assert!(read["HI"].secrets.is_empty());
-        assert_eq!(read.len(), 2);
+        assert_eq!(read.len(), 3);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -5,6 +5,7 @@
 mod activities;
 mod admin;
 mod api_error;
+mod dead_letters;
 mod earn;
 mod erasure;
 mod export;
@@ -103,6 +104,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(erasure::routes())
         .merge(admin::routes())
         .merge(reviews::routes())
+        .merge(dead_letters::routes())
         .merge(partners::routes())
         .merge(health::routes())
         .merge(openapi::routes())

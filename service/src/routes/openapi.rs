@@ -192,7 +192,7 @@ const REFUSALS: &[Refusal] = &[
     Refusal {
         status: StatusCode::NOT_FOUND,
         schema_name: "NotFoundError",
-        when: "unknown member, hold, earn, recipient, partner or review",
+        when: "unknown member, hold, earn, recipient, partner, review or dead letter",
         codes: &[
             "member_not_found",
             "hold_not_found",
@@ -201,6 +201,7 @@ const REFUSALS: &[Refusal] = &[
             "referred_member_not_found",
             "partner_not_found",
             "review_not_found",
+            "dead_letter_not_found",
             // A path parameter left empty (`/v1/members//balance`) matches no route.
             "route_not_found",
         ],
@@ -426,6 +427,10 @@ refusals!(
     /// served elsewhere, or (a transfer) its recipient gone or moved.
     ReviewDecisionRefusals: BAD_REQUEST, NOT_FOUND, CONFLICT, MISDIRECTED_REQUEST,
         UNPROCESSABLE_ENTITY, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
+);
+refusals!(
+    /// An operator endpoint on a partner's dead letters.
+    DeadLetterRefusals: BAD_REQUEST, NOT_FOUND, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE
 );
 refusals!(
     /// An operator endpoint without parameters.

@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0010_outbox.sql"),
     ),
     (
+        11,
+        "delivery",
+        include_str!("../../migrations/0011_delivery.sql"),
+    ),
+    (
         12,
         "personal_data_keys",
         include_str!("../../migrations/0012_personal_data_keys.sql"),

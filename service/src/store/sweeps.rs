@@ -35,6 +35,8 @@ pub struct SweepReport {
     pub idempotency_keys_pruned: u64,
     pub members_aged: u64,
     pub tiers_downgraded: u64,
+    /// "Points expiring in 30, 7 and 1 days" events written.
+    pub expiry_notices: u64,
 }
 
 /// Bounds of one sweep round.
@@ -276,6 +278,7 @@ impl Db {
             idempotency_keys_pruned: self.prune_idempotency_keys(region, before, batch).await?,
             members_aged,
             tiers_downgraded,
+            expiry_notices: self.notice_expiring_lots(region, batch).await?,
         })
     }
 

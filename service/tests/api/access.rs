@@ -185,6 +185,24 @@ fn routes() -> Vec<Route> {
             Value::Null,
             &[Support, Admin],
         ),
+        route(
+            "GET",
+            "/v1/admin/partners/AF/dead-letters",
+            Value::Null,
+            &[Admin],
+        ),
+        route(
+            "POST",
+            "/v1/admin/partners/AF/dead-letters/replay",
+            Value::Null,
+            &[Admin],
+        ),
+        route(
+            "POST",
+            "/v1/admin/partners/AF/dead-letters/{h}/replay",
+            Value::Null,
+            &[Admin],
+        ),
         // No partner is published here: the partner's own token gets 404 partner_not_found
         // (the signature checks have their own table in partners.rs).
         route(

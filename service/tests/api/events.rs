@@ -178,3 +178,59 @@ async fn retried_and_rolled_back_transactions_leave_exactly_one_event_per_entry(
     assert_eq!(seqs, entry_seqs(&a, BRUNO).await);
     assert_eq!(bruno.len(), 1 + ok);
 }
+
+/// `(lot, days_before)` of every `points.expiring` event of `member`, in order.
+async fn expiry_notices(app: &TestApp, member: Uuid) -> Vec<(String, i64)> {
+    events(app, member)
+        .await
+        .iter()
+        .filter(|(_, t, _)| t == "travel.loyalty.points.expiring")
+        .map(|(_, _, e)| {
+            let data = &e["data"];
+            (
+                data["lot_id"].as_str().unwrap().to_owned(),
+                data["days_before"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lot_is_announced_expiring_in_30_7_and_1_days_once_per_threshold() {
+    let app = spawn_app().await;
+    app.fund(ALICE, "BK-EXP", 400).await;
+    let sql = app.sql().await;
+    let lot: Uuid = sql
+        .query_one(
+            "SELECT id FROM lots WHERE member_id = $1 ORDER BY created_at DESC LIMIT 1",
+            &[&ALICE],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let sweep_with_expiry_in = async |interval: &str| {
+        sql.execute(
+            &format!("UPDATE lots SET expires_at = now() + INTERVAL '{interval}' WHERE id = $1"),
+            &[&lot],
+        )
+        .await
+        .unwrap();
+        for _ in 0..2 {
+            let res = app.post("/v1/admin/jobs/sweep", Value::Null).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        }
+    };
+    sweep_with_expiry_in("40 days").await;
+    assert_eq!(expiry_notices(&app, ALICE).await, []);
+    sweep_with_expiry_in("20 days").await;
+    sweep_with_expiry_in("25 days").await;
+    sweep_with_expiry_in("6 days").await;
+    sweep_with_expiry_in("12 hours").await;
+    sweep_with_expiry_in("2 hours").await;
+    let id = lot.to_string();
+    assert_eq!(
+        expiry_notices(&app, ALICE).await,
+        [(id.clone(), 30), (id.clone(), 7), (id, 1)]
+    );
+    app.assert_audit_clean().await;
+}

@@ -113,6 +113,7 @@ fn swept(holds: u64, expired: u64, vested: u64, aged: u64, pruned: u64) -> Value
         "idempotency_keys_pruned": pruned,
         "tiers_downgraded": 0,
         "reviews_expired": 0,
+        "expiry_notices": 0,
     })
 }
 
