@@ -138,11 +138,21 @@ pub enum SubscribedEvent {
     HoldExpired,
     #[serde(rename = "tier.changed")]
     TierChanged,
+    #[serde(rename = "member.erased")]
+    MemberErased,
+    #[serde(rename = "review.opened")]
+    ReviewOpened,
+    #[serde(rename = "review.approved")]
+    ReviewApproved,
+    #[serde(rename = "review.rejected")]
+    ReviewRejected,
+    #[serde(rename = "review.expired")]
+    ReviewExpired,
 }
 
 impl SubscribedEvent {
     /// Every type, in catalogue order.
-    pub const ALL: [SubscribedEvent; 13] = [
+    pub const ALL: [SubscribedEvent; 18] = [
         SubscribedEvent::PointsEarned,
         SubscribedEvent::PartnerBonusAwarded,
         SubscribedEvent::PointsRedeemed,
@@ -156,6 +166,11 @@ impl SubscribedEvent {
         SubscribedEvent::HoldVoided,
         SubscribedEvent::HoldExpired,
         SubscribedEvent::TierChanged,
+        SubscribedEvent::MemberErased,
+        SubscribedEvent::ReviewOpened,
+        SubscribedEvent::ReviewApproved,
+        SubscribedEvent::ReviewRejected,
+        SubscribedEvent::ReviewExpired,
     ];
 
     /// The name, as the spec and the event's type (after `travel.loyalty.`) spell it.

@@ -23,7 +23,7 @@ fn the_marketing_examples_lint_clean() {
     let out = run(&["lint", arg(&dir)]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("0 finding(s) in 5 file(s)"),
+        out.stdout.contains("0 finding(s) in 6 file(s)"),
         "{}",
         out.stdout
     );

@@ -108,6 +108,7 @@ fn defines(spec: &DatasetSpec, hot: bool) -> Vec<(String, String)> {
             format!(r#"[{{"lot": "{lot}", "points": 2}}]"#),
         ),
         ("batch", "256".into()),
+        ("hold_state", "active".into()),
         ("zero", "0".into()),
         ("two", "2".into()),
         ("neg1", "-1".into()),

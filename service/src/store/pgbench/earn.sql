@@ -23,7 +23,7 @@ SELECT request_hash, response FROM idempotency_keys WHERE key = :ref;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 SELECT member_id, response FROM earns WHERE source = :source AND booking_ref = :ref;
 \endpipeline
-SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
+SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid AND m.erased_at IS NULL FOR UPDATE OF b \gset
 \set seq :last_seq + 1
 \set avail :available + :pts
 \set hld :held

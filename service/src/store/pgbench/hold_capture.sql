@@ -20,7 +20,7 @@ BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, response FROM idempotency_keys WHERE key = :ikey;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
-SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
+SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid AND m.erased_at IS NULL FOR UPDATE OF b \gset
 SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
 \set seq :last_seq + 1
 \set avail :available - 2
@@ -30,7 +30,7 @@ SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining 
 \startpipeline
 UPDATE lots SET remaining = lots.remaining + d.delta FROM unnest(:lots::UUID[], :deltas2::BIGINT[]) AS d (id, delta) WHERE lots.id = d.id;
 INSERT INTO ledger_entries (member_id, seq, id, home_region, kind, available_delta, pending_delta, held_delta, lifetime_delta, qualifying_delta, reason, source, reference, hold_id, details, written_in, created_at, entry_hash, written_epoch) VALUES (:mid, :seq, :eid, :home_region, :k_hold, :neg2, :zero, :two, :zero, :zero, :r_hold, :source, :ref, :hid, :details, :region, :now, :hash, :fence_epoch);
-INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) VALUES (:hid, :mid, :home_region, :two, 'active', :ref, :allocations, :expires, :now, :now);
+INSERT INTO holds (id, member_id, home_region, points, state, reference, allocations, expires_at, created_at, updated_at) VALUES (:hid, :mid, :home_region, :two, :hold_state, :ref, :allocations, :expires, :now, :now);
 UPDATE balances SET available = :avail, pending = :pending, held = :hld, lifetime = :life, qualifying = :qual, last_seq = :seq, last_hash = :hash, updated_at = :now WHERE member_id = :mid;
 INSERT INTO idempotency_keys (key, home_region, request_hash, response, created_at) VALUES (:ikey, :home_region, :hash, :resp, :now);
 COMMIT;
@@ -41,7 +41,7 @@ BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, response FROM idempotency_keys WHERE key = :ikey2;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
-SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
+SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid AND m.erased_at IS NULL FOR UPDATE OF b \gset
 SELECT points, state, expires_at, allocations FROM holds WHERE id = :hid AND member_id = :mid \gset
 \set seq :last_seq + 1
 \set avail :available

@@ -20,7 +20,7 @@ BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, response FROM idempotency_keys WHERE key = :ref;
 SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
-SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid FOR UPDATE OF b \gset
+SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid AND m.erased_at IS NULL FOR UPDATE OF b \gset
 SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
 \set seq :last_seq + 1
 \set avail :available - 1
