@@ -26,10 +26,12 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 
 # Jobs off: a sweep between two requests of a test case would make its answers racy.
-# The member rate limit off: one fuzzed member token would spend most of the run on 429s
-# (the limits have their own tests, service/tests/api/limits.rs).
+# The member, admin and support rate limits off: one fuzzed token would spend most of the run on
+# 429s (the operator routes are many now; the limits have their own tests,
+# service/tests/api/limits.rs).
 LOYALTY_DATABASE__EMBEDDED_DATA_DIR="$work/pg" LOYALTY_AUTH__DEMO_DIR="$work/auth" LOYALTY_LISTEN="127.0.0.1:$port" \
-  LOYALTY_JOBS__INTERVAL_MS=0 LOYALTY_LIMITS__MEMBER__PER_SECOND=0 LOYALTY_LOG_FORMAT=json \
+  LOYALTY_JOBS__INTERVAL_MS=0 LOYALTY_LIMITS__MEMBER__PER_SECOND=0 \
+  LOYALTY_LIMITS__ADMIN__PER_SECOND=0 LOYALTY_LIMITS__SUPPORT__PER_SECOND=0 LOYALTY_LOG_FORMAT=json \
   target/debug/loyalty-service serve --demo >"$work/service.log" 2>&1 &
 service=$!
 
