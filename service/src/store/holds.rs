@@ -435,13 +435,8 @@ impl Db {
                     })
                 })
                 .await;
-            match outcome {
-                Ok(_) => expired += 1,
-                // Ended by someone else, or a member this region does not serve.
-                Err(Error::Refused(r)) => {
-                    tracing::debug!(%hold_id, code = r.code(), "hold not expired here")
-                }
-                Err(e) => return Err(e),
+            if super::sweeps::ended_here(outcome, "hold", hold_id)? {
+                expired += 1;
             }
         }
         Ok(expired)

@@ -26,6 +26,19 @@ use super::{Db, now_micros, tiers};
 use crate::domain::rules::TierLadder;
 use crate::error::{Error, Result};
 
+/// Whether a sweep's unit ended its row (a hold, a review). A refusal is not an error here:
+/// someone else ended the row first, or this region does not serve its member.
+pub(super) fn ended_here<T>(outcome: Result<T>, what: &str, id: Uuid) -> Result<bool> {
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(Error::Refused(r)) => {
+            tracing::debug!(%id, code = r.code(), what, "not ended here");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SweepReport {
     pub holds_expired: u64,

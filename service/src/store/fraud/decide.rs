@@ -326,13 +326,8 @@ impl Db {
                     )
                 })
                 .await;
-            match outcome {
-                Ok(_) => expired += 1,
-                // Decided meanwhile, or a member this region does not serve.
-                Err(Error::Refused(r)) => {
-                    tracing::debug!(%review_id, code = r.code(), "review not expired here")
-                }
-                Err(e) => return Err(e),
+            if crate::store::sweeps::ended_here(outcome, "review", review_id)? {
+                expired += 1;
             }
         }
         let fraud = &self.metrics().fraud;
