@@ -143,8 +143,10 @@ impl Topology {
 async fn spawn_service(url: &str, region: &str) -> std::net::SocketAddr {
     let defaults = Config::default();
     let issuer = DevIssuer::generate("https://issuer.operator-tests.invalid", "loyalty-api");
-    let jwks =
-        std::env::temp_dir().join(format!("loyalty-operator-jwks-{}.json", std::process::id()));
+    let jwks = std::env::temp_dir().join(format!(
+        "loyalty-operator-jwks-{}.json",
+        uuid::Uuid::new_v4().simple()
+    ));
     issuer.write_jwks(&jwks).expect("write a key set");
     let config = Config {
         auth: issuer.auth_config(&jwks),

@@ -98,9 +98,13 @@ impl DevIssuer {
         json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]})
     }
 
+    /// Atomically: the file is written beside `path` and renamed over it, so a service
+    /// reading it at the same moment sees the old key set or the new one, never half of one.
     pub fn write_jwks(&self, path: &Path) -> anyhow::Result<()> {
-        fs::write(path, serde_json::to_vec_pretty(&self.jwks())?)
-            .with_context(|| format!("writing {}", path.display()))
+        let partial = path.with_extension(format!("partial-{}", Uuid::new_v4().simple()));
+        fs::write(&partial, serde_json::to_vec_pretty(&self.jwks())?)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
     }
 
     /// A token for `subject` with `scopes`, valid for `ttl` from now.
