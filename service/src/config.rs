@@ -141,6 +141,9 @@ pub struct AuthConfig {
     pub jwks_min_refresh_s: u64,
     /// Where `serve --demo` keeps its generated signing key, key set and tokens.
     pub demo_dir: PathBuf,
+    /// Verified tokens remembered until they expire or the key set is refreshed, so that a
+    /// client's next request skips the signature check (0: every request is checked).
+    pub token_cache_entries: usize,
 }
 
 impl AuthConfig {
@@ -370,6 +373,7 @@ impl Default for Config {
                 jwks_refresh_s: 300,
                 jwks_min_refresh_s: 30,
                 demo_dir: PathBuf::from(".data/demo-auth"),
+                token_cache_entries: 10_000,
             },
             limits: LimitsConfig {
                 per_address: RateQuota::new(1_000, 2_000),

@@ -1,6 +1,9 @@
 //! Prometheus metrics of the service, registered in one registry per [`Metrics`] so that
 //! several app instances in one test process do not collide.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
@@ -11,8 +14,20 @@ const LATENCY_BUCKETS_S: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// The service's metrics; a clone shares them (one reference count, however many metrics:
+/// the state every request clones carries it).
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<MetricSet>);
+
+impl Deref for Metrics {
+    type Target = MetricSet;
+
+    fn deref(&self) -> &MetricSet {
+        &self.0
+    }
+}
+
+pub struct MetricSet {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
@@ -182,7 +197,7 @@ impl Metrics {
                 .expect("metric names are unique");
         }
         let fraud = FraudMetrics::register(&registry);
-        Self {
+        Self(Arc::new(MetricSet {
             registry,
             http_requests,
             http_latency,
@@ -197,7 +212,7 @@ impl Metrics {
             outbox_lag,
             dead_letters,
             fraud,
-        }
+        }))
     }
 
     /// The registry in Prometheus text exposition format.

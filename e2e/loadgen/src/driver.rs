@@ -9,10 +9,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::dataset::{self, DatasetInfo, DatasetSpec};
+use crate::durability::{self, DurabilityRuns};
 use crate::engine::{self, RunResult, Timing, Workload};
 use crate::error::{Error, Result};
 use crate::hot::{self, HotCheck, TxCounters};
 use crate::pgbench::{self, PgbenchResult, PgbenchTarget};
+use crate::scale_out::{self, ScalePoint};
 use crate::scenario::{BalanceRead, Earn, Healthz, HoldCapture, Mix, Redeem};
 use crate::service::ServiceProcess;
 
@@ -53,6 +55,14 @@ pub struct Plan {
     pub overdraft_attempts: u64,
     /// Rate of the generator-ceiling open-loop run against `/healthz`.
     pub ceiling_rps: f64,
+    /// Measured seconds of each closed-loop run of the durability and scale-out phases.
+    pub phase_closed_s: u64,
+    /// Client counts of the durability comparison (the higher one shows group commit).
+    pub durability_clients: Vec<usize>,
+    /// Service instance counts of the scale-out runs.
+    pub scale_instances: Vec<usize>,
+    /// Clients of the scale-out runs, shared by the instances.
+    pub scale_clients: usize,
 }
 
 impl Plan {
@@ -79,6 +89,10 @@ impl Plan {
             overdraft_funded: 500,
             overdraft_attempts: 2_000,
             ceiling_rps: 20_000.0,
+            phase_closed_s: 8,
+            durability_clients: vec![16, 64],
+            scale_instances: vec![1, 2, 4],
+            scale_clients: 32,
         }
     }
 
@@ -102,6 +116,7 @@ impl Plan {
             overdraft_funded: 100,
             overdraft_attempts: 300,
             ceiling_rps: 10_000.0,
+            phase_closed_s: 2,
             ..Self::full()
         }
     }
@@ -110,6 +125,14 @@ impl Plan {
         Timing {
             warmup: Duration::from_secs(self.warmup_s),
             measure: Duration::from_secs(self.closed_s),
+        }
+    }
+
+    /// A closed-loop run of the durability and scale-out phases.
+    pub fn phase_closed(&self) -> Timing {
+        Timing {
+            warmup: Duration::from_secs(self.warmup_s),
+            measure: Duration::from_secs(self.phase_closed_s),
         }
     }
 
@@ -156,6 +179,10 @@ pub struct Results {
     pub service_tx: Option<TxCounters>,
     pub pgbench: Vec<PgbenchResult>,
     pub service_memory: Vec<ServiceMemory>,
+    /// The largest dataset's scenarios with fast and with durable commits.
+    pub durability_runs: Vec<DurabilityRuns>,
+    /// The hottest scenarios with 1, 2 and 4 service instances.
+    pub scale_out: Vec<ScalePoint>,
 }
 
 /// The benchmark's options from the command line.
@@ -172,9 +199,10 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("[loyalty-bench] {}", msg.as_ref());
 }
 
-/// Closed loop, then open loop at each rate, for one scenario.
+/// Closed loop, then open loop at each rate, for one scenario, against `targets` (one or
+/// more instances of the service).
 pub async fn run_scenario(
-    addr: SocketAddr,
+    targets: &[SocketAddr],
     name: &str,
     workload: Arc<dyn Workload>,
     concurrency: usize,
@@ -182,14 +210,14 @@ pub async fn run_scenario(
     plan: &Plan,
 ) -> Vec<RunResult> {
     let mut out = Vec::new();
-    let r = engine::closed_loop(name, addr, workload.clone(), concurrency, plan.closed()).await;
+    let r = engine::closed_loop(name, targets, workload.clone(), concurrency, plan.closed()).await;
     log(format!(
         "{name}: closed c={concurrency}: {:.0}/s p50 {} µs p99 {} µs errors {:?}",
         r.achieved_rps, r.latency.p50_us, r.latency.p99_us, r.errors
     ));
     out.push(r);
     for &rate in rates {
-        let r = open_loop_windows(name, addr, workload.clone(), rate, plan).await;
+        let r = open_loop_windows(name, targets, workload.clone(), rate, plan).await;
         log(format!(
             "{name}: open {rate:.0}/s: {:.0}/s p50 {} µs p99 {} µs (windows {:?}) dropped {} errors {:?}",
             r.achieved_rps,
@@ -208,7 +236,7 @@ pub async fn run_scenario(
 /// median p99, carrying every window's p99.
 pub async fn open_loop_windows(
     name: &str,
-    addr: SocketAddr,
+    targets: &[SocketAddr],
     workload: Arc<dyn Workload>,
     rate: f64,
     plan: &Plan,
@@ -218,7 +246,7 @@ pub async fn open_loop_windows(
         windows.push(
             engine::open_loop(
                 name,
-                addr,
+                targets,
                 workload.clone(),
                 rate,
                 plan.open_connections,
@@ -235,13 +263,12 @@ pub async fn open_loop_windows(
 }
 
 /// A scenario's name, workload, closed-loop concurrency and open-loop rates.
-type ScenarioSet<'a> = (&'static str, Arc<dyn Workload>, usize, &'a [f64]);
+pub type ScenarioSet<'a> = (&'static str, Arc<dyn Workload>, usize, &'a [f64]);
 
-/// Every scenario against a service at `addr` whose database holds `members` dataset members.
-pub async fn run_all_scenarios(addr: SocketAddr, members: u64, plan: &Plan) -> Vec<RunResult> {
+/// Every scenario on a dataset of `members` members, in the order the report lists them.
+pub fn scenario_sets(members: u64, plan: &Plan) -> Vec<ScenarioSet<'_>> {
     let c = plan.concurrency;
-    let mut out = Vec::new();
-    let sets: Vec<ScenarioSet<'_>> = vec![
+    vec![
         (
             "balance_read",
             Arc::new(BalanceRead { members }),
@@ -268,9 +295,14 @@ pub async fn run_all_scenarios(addr: SocketAddr, members: u64, plan: &Plan) -> V
             &[],
         ),
         ("mix_100_1", Arc::new(Mix::new(members)), c, &plan.mix_rates),
-    ];
-    for (name, workload, concurrency, rates) in sets {
-        out.extend(run_scenario(addr, name, workload, concurrency, rates, plan).await);
+    ]
+}
+
+/// Every scenario against a service at `addr` whose database holds `members` dataset members.
+pub async fn run_all_scenarios(addr: SocketAddr, members: u64, plan: &Plan) -> Vec<RunResult> {
+    let mut out = Vec::new();
+    for (name, workload, concurrency, rates) in scenario_sets(members, plan) {
+        out.extend(run_scenario(&[addr], name, workload, concurrency, rates, plan).await);
     }
     out
 }
@@ -278,7 +310,7 @@ pub async fn run_all_scenarios(addr: SocketAddr, members: u64, plan: &Plan) -> V
 async fn growth_point(addr: SocketAddr, members: u64, plan: &Plan) -> GrowthPoint {
     let read = open_loop_windows(
         "balance_read",
-        addr,
+        &[addr],
         Arc::new(BalanceRead { members }),
         plan.growth_read_rps,
         plan,
@@ -286,7 +318,7 @@ async fn growth_point(addr: SocketAddr, members: u64, plan: &Plan) -> GrowthPoin
     .await;
     let earn = open_loop_windows(
         "earn",
-        addr,
+        &[addr],
         Arc::new(Earn::new(members)),
         plan.growth_earn_rps,
         plan,
@@ -312,7 +344,7 @@ async fn growth_point(addr: SocketAddr, members: u64, plan: &Plan) -> GrowthPoin
 pub async fn generator_ceiling(addr: SocketAddr, plan: &Plan) -> Vec<RunResult> {
     let closed = engine::closed_loop(
         "healthz",
-        addr,
+        &[addr],
         Arc::new(Healthz),
         plan.concurrency,
         plan.closed(),
@@ -320,7 +352,7 @@ pub async fn generator_ceiling(addr: SocketAddr, plan: &Plan) -> Vec<RunResult> 
     .await;
     let open = engine::open_loop(
         "healthz",
-        addr,
+        &[addr],
         Arc::new(Healthz),
         plan.ceiling_rps,
         plan.open_connections,
@@ -374,14 +406,12 @@ pub async fn run(options: Options) -> Result<Results> {
         .unwrap_or_else(std::env::temp_dir)
         .join(format!("loyalty-bench-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
-    let durability = if options.durable {
-        pgharness::Durability::Durable
-    } else {
-        pgharness::Durability::Fast
-    };
+    // Started with PostgreSQL's durable defaults and switched by ALTER SYSTEM, so that the
+    // durability comparison can switch the same server both ways (launch settings could not
+    // be overridden).
     let config = pgharness::PgConfig {
         data_dir: Some(root.join("data")),
-        durability,
+        durability: pgharness::Durability::Durable,
         shared_buffers: shared_buffers_mb().to_string() + "MB",
         settings: vec![
             ("max_wal_size".into(), "8GB".into()),
@@ -390,12 +420,14 @@ pub async fn run(options: Options) -> Result<Results> {
         ],
         ..pgharness::PgConfig::default()
     };
+    let durability = durability::label(options.durable);
     log(format!(
-        "starting PostgreSQL ({durability:?}) in {}",
+        "starting PostgreSQL ({durability}) in {}",
         root.display()
     ));
     let server = Arc::new(blocking(move || pgharness::PgServer::start(config)).await?);
-    let outcome = run_on(&server, &binary, &plan, &format!("{durability:?}")).await;
+    durability::switch(&server.url("postgres"), options.durable).await?;
+    let outcome = run_on(&server, &binary, &plan, options.durable).await;
     drop(server);
     let _ = std::fs::remove_dir_all(&root);
     outcome
@@ -405,11 +437,11 @@ async fn run_on(
     server: &Arc<pgharness::PgServer>,
     binary: &std::path::Path,
     plan: &Plan,
-    durability: &str,
+    durable: bool,
 ) -> Result<Results> {
     let mut results = Results {
         plan: Some(plan.clone()),
-        durability: durability.to_owned(),
+        durability: durability::label(durable).to_owned(),
         shared_buffers_mb: shared_buffers_mb(),
         ..Results::default()
     };
@@ -470,6 +502,17 @@ async fn run_on(
             check.audit = Some(hot::audit(service.addr).await?);
             log(format!("hot-member check: {check:?}"));
             results.hot_check = Some(check);
+            let postmaster = crate::cpu::postmaster_pid(server.data_dir());
+            results.scale_out =
+                scale_out::run(binary, &url, &service, postmaster, members, plan).await?;
+            results.durability_runs = durability::compare(
+                &server.url("postgres"),
+                service.addr,
+                members,
+                plan,
+                durable,
+            )
+            .await?;
         }
         results.service_memory.push(ServiceMemory {
             dataset_members: members,
@@ -491,7 +534,7 @@ async fn run_on(
             entries_per_member: ENTRIES_PER_MEMBER,
         },
     };
-    for (scenario, _) in pgbench::SCRIPTS {
+    for (scenario, _) in pgbench::SCRIPTS.iter().chain(pgbench::BASELINES) {
         let clients = if *scenario == "hot_member" {
             HOT_CLIENTS
         } else {

@@ -186,6 +186,12 @@ impl Tally {
     }
 }
 
+/// The target of the `i`-th connection: several service instances share the load evenly.
+fn target(targets: &[SocketAddr], i: usize) -> SocketAddr {
+    assert!(!targets.is_empty(), "a run needs at least one target");
+    targets[i % targets.len()]
+}
+
 /// How long to run: a warm-up whose operations are not recorded, then the measured window.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -193,10 +199,11 @@ pub struct Timing {
     pub measure: Duration,
 }
 
-/// `concurrency` workers, each with its own connection, send operations back to back.
+/// `concurrency` workers, each with its own connection to one of `targets` (round robin),
+/// send operations back to back.
 pub async fn closed_loop(
     scenario: &str,
-    addr: SocketAddr,
+    targets: &[SocketAddr],
     workload: Arc<dyn Workload>,
     concurrency: usize,
     timing: Timing,
@@ -205,8 +212,8 @@ pub async fn closed_loop(
     let measure_from = started + timing.warmup;
     let end = measure_from + timing.measure;
     let mut workers = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        let workload = workload.clone();
+    for i in 0..concurrency {
+        let (workload, addr) = (workload.clone(), target(targets, i));
         workers.push(tokio::spawn(async move {
             let mut conn = Conn::new(addr);
             let mut tally = Tally::new();
@@ -235,7 +242,8 @@ pub async fn closed_loop(
     total.into_result(scenario, "closed", concurrency, timing.measure)
 }
 
-/// Offers `rate_rps` operations per second on up to `connections` connections.
+/// Offers `rate_rps` operations per second on up to `connections` connections, spread over
+/// `targets` round robin.
 ///
 /// A dedicated OS thread schedules the sends (finer-grained than the async timer) and queues
 /// each intended send time; a free connection takes it and records the latency from that
@@ -244,7 +252,7 @@ pub async fn closed_loop(
 /// that marks a saturated service, and the point is reported as such.
 pub async fn open_loop(
     scenario: &str,
-    addr: SocketAddr,
+    targets: &[SocketAddr],
     workload: Arc<dyn Workload>,
     rate_rps: f64,
     connections: usize,
@@ -294,8 +302,8 @@ pub async fn open_loop(
     };
 
     let mut workers = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let (workload, rx) = (workload.clone(), rx.clone());
+    for i in 0..connections {
+        let (workload, rx, addr) = (workload.clone(), rx.clone(), target(targets, i));
         workers.push(tokio::spawn(async move {
             let mut conn = Conn::new(addr);
             let mut tally = Tally::new();

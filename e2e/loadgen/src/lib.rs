@@ -9,10 +9,14 @@
 //! - [`dataset`] and [`chain`]: the `COPY` builder and the ledger's hash chain;
 //! - [`pgbench`]: the scripts, the runner and its output parser;
 //! - [`hot`]: the hot-member correctness check (no overdraft, audit clean);
+//! - [`durability`]: the scenarios with durable commits beside fast ones, on one server;
+//! - [`scale_out`] and [`cpu`]: 1, 2 and 4 service instances, and where the CPU went;
 //! - [`driver`], [`service`], [`report`], [`plot`]: the full benchmark and its report.
 
+pub mod cpu;
 pub mod dataset;
 pub mod driver;
+pub mod durability;
 pub mod engine;
 pub mod error;
 pub mod hot;
@@ -20,6 +24,7 @@ pub mod http;
 pub mod pgbench;
 pub mod plot;
 pub mod report;
+pub mod scale_out;
 pub mod scenario;
 pub mod service;
 

@@ -45,6 +45,20 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The raw limits, by name: the least a scenario's kind of transaction costs the database
+/// (see each script's header). They are not the service's statements, so the drift test
+/// does not hold them to its source; the report names each as `<scenario>_raw`.
+pub const BASELINES: &[(&str, &str)] = &[
+    ("balance_read_raw", include_str!("../pgbench/read_raw.sql")),
+    ("earn_raw", include_str!("../pgbench/earn_raw.sql")),
+];
+
+/// The name of the raw-limit baseline of `scenario`, if it has one.
+pub fn baseline_of(scenario: &str) -> Option<&'static str> {
+    let name = format!("{scenario}_raw");
+    BASELINES.iter().map(|(n, _)| *n).find(|n| *n == name)
+}
+
 /// What one pgbench run measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PgbenchResult {
@@ -137,6 +151,7 @@ pub fn run(
 ) -> Result<PgbenchResult> {
     let script = SCRIPTS
         .iter()
+        .chain(BASELINES)
         .find(|(name, _)| *name == scenario)
         .map(|(_, s)| *s)
         .ok_or_else(|| Error::Other(format!("no pgbench script for {scenario}")))?;

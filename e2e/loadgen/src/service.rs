@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use loyalty_service::auth::Scope;
@@ -54,19 +55,24 @@ pub fn build_release_binary() -> Result<PathBuf> {
     )))
 }
 
-/// An identity provider of this run: a generated key whose key set is written where a
+/// The identity provider of this run: one generated key whose key set is written where a
 /// service can read it (the returned path), and every connection of this process sending its
-/// platform token (all service scopes).
-pub fn local_issuer() -> Result<(DevIssuer, PathBuf)> {
-    let issuer = DevIssuer::generate("https://issuer.loadgen.invalid", "loyalty-api");
-    let jwks =
-        std::env::temp_dir().join(format!("loyalty-loadgen-jwks-{}.json", std::process::id()));
-    issuer
-        .write_jwks(&jwks)
-        .map_err(|e| Error::Other(e.to_string()))?;
-    let day = Duration::from_secs(24 * 3600);
-    crate::http::use_token(issuer.token("loadgen", "loadgen", &Scope::SERVICES, day));
-    Ok((issuer, jwks))
+/// platform token (all service scopes). One per process, so that every service instance a run
+/// starts (the scale-out runs start several) trusts the token the generator sends.
+pub fn local_issuer() -> Result<&'static (DevIssuer, PathBuf)> {
+    static ISSUER: OnceLock<std::result::Result<(DevIssuer, PathBuf), String>> = OnceLock::new();
+    ISSUER
+        .get_or_init(|| {
+            let issuer = DevIssuer::generate("https://issuer.loadgen.invalid", "loyalty-api");
+            let jwks = std::env::temp_dir()
+                .join(format!("loyalty-loadgen-jwks-{}.json", std::process::id()));
+            issuer.write_jwks(&jwks).map_err(|e| e.to_string())?;
+            let day = Duration::from_secs(24 * 3600);
+            crate::http::use_token(issuer.token("loadgen", "loadgen", &Scope::SERVICES, day));
+            Ok((issuer, jwks))
+        })
+        .as_ref()
+        .map_err(|e| Error::Other(e.clone()))
 }
 
 fn free_port() -> Result<u16> {
@@ -82,7 +88,7 @@ impl ServiceProcess {
         let (issuer, jwks) = local_issuer()?;
         let child = Command::new(binary)
             .arg("serve")
-            .envs(issuer.service_env(&jwks))
+            .envs(issuer.service_env(jwks))
             .env("LOYALTY_DATABASE__URL", database_url)
             .env("LOYALTY_LISTEN", addr.to_string())
             .env("LOYALTY_REGION", crate::dataset::REGION)

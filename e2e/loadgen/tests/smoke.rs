@@ -5,9 +5,16 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use loyalty_loadgen::cpu::CpuShares;
 use loyalty_loadgen::dataset::{self, DatasetSpec};
 use loyalty_loadgen::driver::{self, Plan, Results};
+use loyalty_loadgen::durability::{self, DurabilityRuns};
+use loyalty_loadgen::engine;
 use loyalty_loadgen::pgbench::{self, PgbenchTarget};
+use loyalty_loadgen::scale_out::ScalePoint;
+use loyalty_loadgen::scenario::Earn;
 use loyalty_loadgen::{hot, report};
 use loyalty_service::config::{Config, LimitsConfig};
 use loyalty_service::startup::Application;
@@ -81,11 +88,11 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         region: dataset::REGION.into(),
-        auth: issuer.auth_config(&jwks),
+        auth: issuer.auth_config(jwks),
         limits: LimitsConfig::UNLIMITED,
         ..Config::default()
     };
-    let app = Application::build(config, &url)
+    let app = Application::build(config.clone(), &url)
         .await
         .expect("service starts");
     let addr = app.local_addr().unwrap();
@@ -131,6 +138,27 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         }
     }
 
+    // Several instances: the generator spreads its connections over them.
+    let second = Application::build(config.clone(), &url)
+        .await
+        .expect("a second instance starts");
+    let addr2 = second.local_addr().unwrap();
+    tokio::spawn(second.serve(std::future::pending()));
+    let spread = engine::closed_loop(
+        "earn",
+        &[addr, addr2],
+        Arc::new(Earn::new(spec.members)),
+        4,
+        plan.phase_closed(),
+    )
+    .await;
+    assert!(
+        spread.requests > 0 && spread.errors.is_empty(),
+        "{spread:?}"
+    );
+    let on_second = hot::tx_counters(addr2).await.expect("metrics scrape");
+    assert!(on_second.committed() > 0, "{on_second:?}");
+
     let tx = hot::tx_counters(addr).await.expect("metrics scrape");
     assert!(
         tx.committed() > 0 && tx.outcomes.contains_key("committed"),
@@ -174,7 +202,7 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         spec,
     };
     let mut pg = Vec::new();
-    for (scenario, _) in pgbench::SCRIPTS {
+    for (scenario, _) in pgbench::SCRIPTS.iter().chain(pgbench::BASELINES) {
         let r = tokio::task::block_in_place(|| {
             pgbench::run(&target, scenario, 2, Duration::from_secs(1))
         })
@@ -186,8 +214,24 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
         pg.push(r);
     }
 
+    let closed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.mode == "closed")
+        .cloned()
+        .collect();
     let results = Results {
         plan: Some(plan),
+        durability_runs: ["Fast", "Durable"]
+            .map(|d| DurabilityRuns {
+                durability: d.into(),
+                runs: closed.clone(),
+            })
+            .to_vec(),
+        scale_out: vec![ScalePoint {
+            instances: 2,
+            run: spread,
+            cpu: CpuShares::default(),
+        }],
         scenarios: runs,
         hot_check: Some(check),
         service_tx: Some(tx),
@@ -197,6 +241,41 @@ async fn a_short_benchmark_on_a_tiny_dataset_gives_sane_results_and_a_clean_audi
     let md = report::markdown(&results, &report::Machine::detect(), "smoke");
     assert!(md.contains("| earn |") && md.contains("Targets"));
     assert!(md.contains("Serialization retries"));
+    assert!(md.contains("## Durable commits") && md.contains("| balance_read | 4 |"));
+    assert!(md.contains("## Scale-out") && md.contains("| earn | 2 | 4 |"));
     assert!(loyalty_loadgen::plot::latency_svg(&results.scenarios).contains("<polyline"));
     serde_json::to_string(&results).expect("results serialise");
+}
+
+#[tokio::test]
+async fn the_durability_switch_reaches_new_sessions_both_ways() {
+    let server = tokio::task::spawn_blocking(|| {
+        pgharness::PgServer::start(pgharness::PgConfig {
+            durability: pgharness::Durability::Durable,
+            ..pgharness::PgConfig::default()
+        })
+    })
+    .await
+    .unwrap()
+    .expect("a durable server starts");
+    let url = server.url("postgres");
+    let settings = || async {
+        let client = dataset::connect(&url).await.unwrap();
+        let mut values = Vec::new();
+        for name in ["fsync", "synchronous_commit", "full_page_writes"] {
+            let row = client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .unwrap();
+            values.push(row.get::<_, String>(0));
+        }
+        values
+    };
+    assert_eq!(settings().await, ["on", "on", "on"]);
+    durability::switch(&url, false).await.expect("to fast");
+    assert_eq!(settings().await, ["off", "off", "off"]);
+    durability::switch(&url, true)
+        .await
+        .expect("back to durable");
+    assert_eq!(settings().await, ["on", "on", "on"]);
 }

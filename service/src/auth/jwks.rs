@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,10 @@ pub struct KeySet {
     source: JwksSource,
     http: reqwest::Client,
     keys: RwLock<Arc<HashMap<String, Key>>>,
+    /// Bumped by every refresh that replaced the keys (a key may be withdrawn, or its
+    /// material changed under the same id): tokens verified earlier must verify again (see
+    /// `auth::cache`).
+    generation: AtomicU64,
     /// When the last refresh started; held while one runs, so concurrent misses wait for it.
     last_refresh: Mutex<Instant>,
     min_refresh: Duration,
@@ -59,6 +64,7 @@ impl KeySet {
             source,
             http,
             keys: RwLock::new(Arc::new(keys)),
+            generation: AtomicU64::new(0),
             last_refresh: Mutex::new(Instant::now()),
             min_refresh,
         })
@@ -93,6 +99,7 @@ impl KeySet {
         match read(&self.source, &self.http).await {
             Ok(keys) if !keys.is_empty() => {
                 *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                self.generation.fetch_add(1, Ordering::AcqRel);
             }
             Ok(_) => {
                 tracing::warn!(source = ?self.source, "the refreshed key set has no usable key; keeping the cached one")
@@ -101,6 +108,11 @@ impl KeySet {
                 tracing::warn!(source = ?self.source, error = %e, "key set refresh failed; keeping the cached one")
             }
         }
+    }
+
+    /// Changes with every refresh that replaced the keys.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn cached(&self, kid: &str) -> Option<Key> {

@@ -7,6 +7,7 @@
 //! Identity arrives through [`middleware::authorize`] and the [`Caller`] extractor: handlers
 //! only read the caller to record who wrote an entry, never to decide access.
 
+mod cache;
 mod caller;
 pub mod dev;
 mod jwks;
@@ -52,7 +53,7 @@ impl Auth {
             leeway: Duration::from_secs(config.leeway_s),
         };
         Ok(Self {
-            verifier: Verifier::new(keys, settings),
+            verifier: Verifier::new(keys, settings, config.token_cache_entries),
             limits: Limits::new(limits),
         })
     }

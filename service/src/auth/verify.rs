@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use loyalty_crds::common::PartnerCode;
 use serde::Deserialize;
 
+use super::cache::VerifiedTokens;
 use super::{Caller, KeySet, Refusal, Scope};
 
 /// Algorithms a token may be signed with. Symmetric ones (HS*) are refused: with them a
@@ -34,6 +35,10 @@ pub struct VerifierSettings {
 
 pub struct Verifier {
     keys: KeySet,
+    /// Tokens that verified, until they expire or the key set changes.
+    verified: VerifiedTokens,
+    /// `VerifierSettings::leeway` in seconds, for the cached tokens' `exp`.
+    leeway_s: u64,
     /// One validation per allowed algorithm (by its header name), built once: they differ
     /// only in the algorithm.
     validations: Vec<(&'static str, Algorithm, Validation)>,
@@ -57,15 +62,23 @@ struct Claims {
     azp: Option<String>,
     /// The partner a `loyalty:partner` token acts for.
     partner_code: Option<String>,
+    /// Unix seconds; required and checked by the library, kept for the cache.
+    exp: u64,
 }
 
 impl Verifier {
-    pub fn new(keys: KeySet, settings: VerifierSettings) -> Self {
+    /// A verifier remembering up to `cache_entries` verified tokens (0: none).
+    pub fn new(keys: KeySet, settings: VerifierSettings, cache_entries: usize) -> Self {
         let validations = ALLOWED
             .iter()
             .map(|(name, alg)| (*name, *alg, validation(&settings, *alg)))
             .collect();
-        Self { keys, validations }
+        Self {
+            keys,
+            verified: VerifiedTokens::new(cache_entries),
+            leeway_s: settings.leeway.as_secs(),
+            validations,
+        }
     }
 
     pub fn keys(&self) -> &KeySet {
@@ -74,6 +87,21 @@ impl Verifier {
 
     /// The caller `token` proves, or why it proves nothing.
     pub async fn verify(&self, token: &str) -> Result<Caller, Refusal> {
+        // Read before verifying: a refresh during the check leaves the entry stale, not wrong.
+        let generation = self.keys.generation();
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(caller) = self.verified.get(token, generation, now) {
+            return Ok(caller);
+        }
+        let (caller, exp) = self.check(token).await?;
+        let valid_until = exp.saturating_add(self.leeway_s);
+        self.verified
+            .insert(token, &caller, valid_until, generation);
+        Ok(caller)
+    }
+
+    /// The full check of a token's header, signature and claims: its caller and `exp`.
+    async fn check(&self, token: &str) -> Result<(Caller, u64), Refusal> {
         let peeked = peek(token)?;
         let (_, algorithm, validation) = self
             .validations
@@ -88,7 +116,8 @@ impl Verifier {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
             .map_err(|e| refusal_of(e.kind()))?
             .claims;
-        caller_of(claims)
+        let exp = claims.exp;
+        Ok((caller_of(claims)?, exp))
     }
 }
 

@@ -25,3 +25,4 @@ mod receiver;
 mod rules;
 mod social;
 mod statement;
+mod token_cache;
