@@ -22,6 +22,7 @@ mod members;
 mod operations;
 mod partners;
 mod receiver;
+mod replicas;
 mod rules;
 mod social;
 mod statement;
