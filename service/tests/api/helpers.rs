@@ -121,8 +121,8 @@ pub async fn fresh_database() -> String {
     pgharness::shared().url(&name)
 }
 
-/// Port 0, no background jobs (sweeps, rank bands), the test issuer's key set, and no rate limits (the tests
-/// of the limits set their own).
+/// Port 0, no background jobs (sweeps, rank bands), the test issuer's key set, and no rate
+/// limits (the tests of the limits set their own).
 pub fn test_config() -> Config {
     let defaults = Config::default();
     Config {

@@ -54,36 +54,29 @@ async fn seed(app: &TestApp, prefix: &str, region: &str, group: &str, n: i64, di
         .unwrap();
 }
 
-/// Every ranked member of `group` with their exact rank, counted the plain way.
-async fn counted_ranks(app: &TestApp, group: &str) -> HashMap<Uuid, i64> {
-    app.sql()
-        .await
-        .query(
-            "SELECT member_id, row_number() OVER (ORDER BY lifetime DESC, member_id) FROM balances \
-             WHERE residency_group = $1 AND erased_at IS NULL",
-            &[&group],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+/// The rows of `query` on the app's database.
+async fn rows(
+    app: &TestApp,
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    app.sql().await.query(query, params).await.unwrap()
 }
 
-/// Members of `group` homed in eu-west-1 (the ones `app` serves), in ranking order.
+/// Every ranked member of `group` with their exact rank, counted the plain way.
+async fn counted_ranks(app: &TestApp, group: &str) -> HashMap<Uuid, i64> {
+    let query = "SELECT member_id, row_number() OVER (ORDER BY lifetime DESC, member_id) \
+                 FROM balances WHERE residency_group = $1 AND erased_at IS NULL";
+    let ranked = rows(app, query, &[&group]).await;
+    ranked.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// Members of `group` in ranking order.
 async fn ranked_members(app: &TestApp, group: &str) -> Vec<Uuid> {
-    app.sql()
-        .await
-        .query(
-            "SELECT member_id FROM balances WHERE residency_group = $1 AND erased_at IS NULL \
-             ORDER BY lifetime DESC, member_id",
-            &[&group],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    let query = "SELECT member_id FROM balances WHERE residency_group = $1 AND erased_at IS NULL \
+                 ORDER BY lifetime DESC, member_id";
+    let ranked = rows(app, query, &[&group]).await;
+    ranked.iter().map(|r| r.get(0)).collect()
 }
 
 async fn rank_of(app: &TestApp, member: Uuid) -> Value {
@@ -94,15 +87,10 @@ async fn rank_of(app: &TestApp, member: Uuid) -> Value {
 
 /// `(group, members_above, built_at)` of every band row, in order.
 async fn band_rows(app: &TestApp) -> Vec<(String, i64, DateTime<Utc>)> {
-    app.sql()
-        .await
-        .query(
-            "SELECT residency_group, members_above, built_at FROM leaderboard_bands \
-             ORDER BY residency_group, members_above",
-            &[],
-        )
-        .await
-        .unwrap()
+    let query = "SELECT residency_group, members_above, built_at FROM leaderboard_bands \
+                 ORDER BY residency_group, members_above";
+    let bands = rows(app, query, &[]).await;
+    bands
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect()
@@ -422,19 +410,12 @@ async fn leaderboard_cost_at_scale_with_rank_bands() {
     }
     // Random members: a Bernoulli sample of about 4 * CALLS rows, shuffled by the database.
     let percent = (100.0 * 4.0 * CALLS as f64 / n as f64).min(100.0);
-    let targets: Vec<Uuid> = sql
-        .query(
-            &format!(
-                "SELECT member_id FROM balances TABLESAMPLE BERNOULLI ({percent}) \
-                 WHERE residency_group = 'eu' ORDER BY random() LIMIT {CALLS}"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let query = format!(
+        "SELECT member_id FROM balances TABLESAMPLE BERNOULLI ({percent}) \
+         WHERE residency_group = 'eu' ORDER BY random() LIMIT {CALLS}"
+    );
+    let sampled = rows(&app, &query, &[]).await;
+    let targets: Vec<Uuid> = sampled.iter().map(|r| r.get(0)).collect();
     assert!(targets.len() >= CALLS / 2, "{} targets", targets.len());
     let rank_path = |i: usize| format!("/v1/members/{}/rank?k=3", targets[i % targets.len()]);
 
