@@ -366,7 +366,7 @@ impl Default for Config {
                 name_key: Secret::new(DEVELOPMENT_LEADERBOARD_KEY),
                 max_top: 100,
                 max_neighbours: 10,
-                bands_interval_s: 60,
+                bands_interval_s: 300,
                 band_size: 1_000,
             },
             auth: AuthConfig {
