@@ -119,6 +119,11 @@ pub const TABLES: &[Table] = &[
         Locality::Homed,
         "the local days a member visited",
     ),
+    table(
+        "leaderboard_bands",
+        Locality::Homed,
+        "every B-th member of a residency group's ranking with the count above it (derived, rebuilt by a job)",
+    ),
     // PII-free configuration.
     table(
         "chain_digests",

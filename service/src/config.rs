@@ -118,6 +118,12 @@ pub struct LeaderboardConfig {
     pub max_top: i64,
     /// Most neighbours a caller may ask for on each side.
     pub max_neighbours: i64,
+    /// How often the rank bands of this region's residency group are rebuilt (the first
+    /// build at start); 0 turns the job off, and ranks are then counted exactly, in
+    /// O(rank). Several replicas may run it: a build younger than half this is not redone.
+    pub bands_interval_s: u64,
+    /// Members per rank band: a rank counts at most about this many members live.
+    pub band_size: i64,
 }
 
 /// How bearer tokens are verified (docs/security.md).
@@ -363,6 +369,8 @@ impl Default for Config {
                 name_key: Secret::new(DEVELOPMENT_LEADERBOARD_KEY),
                 max_top: 100,
                 max_neighbours: 10,
+                bands_interval_s: 300,
+                band_size: 1_000,
             },
             auth: AuthConfig {
                 jwks_url: None,
@@ -474,6 +482,14 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.jobs.batch_size) {
             return Err(ConfigError("jobs.batch_size must be 1..=10000".into()));
+        }
+        let bands = crate::store::rank_bands::BAND_SIZE_RANGE;
+        if !bands.contains(&self.leaderboard.band_size) {
+            return Err(ConfigError(format!(
+                "leaderboard.band_size must be {}..={}",
+                bands.start(),
+                bands.end()
+            )));
         }
         self.auth.validate()?;
         if !(1..=MAX_WEBHOOK_TOLERANCE_S).contains(&self.partners.webhook_tolerance_s) {

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::partners::PartnerDirectory;
 use crate::routes::ApiError;
 use crate::routes::{AppState, MAX_BODY_BYTES, router};
+use crate::store::rank_bands::Rebuilt;
 use crate::store::sweeps::SweepLimits;
 use crate::store::{Db, ProgrammeCache, migrate};
 
@@ -196,6 +197,7 @@ fn spawn_jobs(state: &AppState) {
         }
     });
     spawn_digests(state);
+    spawn_rank_bands(state);
     let interval_ms = state.config.jobs.interval_ms;
     if interval_ms == 0 {
         return;
@@ -238,6 +240,48 @@ fn spawn_digests(state: &AppState) {
                     tracing::info!(id = %digest.id, members = digest.members, "chain digest signed")
                 }
                 Err(e) => tracing::warn!(error = %e, "chain digest failed"),
+            }
+        }
+    });
+}
+
+/// Rebuilds the rank bands of this region's residency group every
+/// `leaderboard.bands_interval_s`, the first time at start. Safe on several replicas and in
+/// several regions of a group: a build younger than half the interval is not redone, and a
+/// build never replaces a newer one (`store::rank_bands`).
+fn spawn_rank_bands(state: &AppState) {
+    let interval_s = state.config.leaderboard.bands_interval_s;
+    if interval_s == 0 {
+        return;
+    }
+    let app = state.clone();
+    let min_age = chrono::Duration::milliseconds(
+        i64::try_from(interval_s.saturating_mul(500)).unwrap_or(i64::MAX),
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(interval_s));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let started = Instant::now();
+            match app
+                .db
+                .acting_as(Actor::job("rank_bands"))
+                .rebuild_rank_bands(app.region(), app.config.leaderboard.band_size, min_age)
+                .await
+            {
+                Ok(Rebuilt::Built {
+                    residency_group,
+                    boundaries,
+                    ..
+                }) => tracing::info!(
+                    %residency_group,
+                    boundaries,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "rank bands rebuilt"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "rank bands rebuild failed"),
             }
         }
     });

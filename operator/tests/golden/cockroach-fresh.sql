@@ -47,6 +47,8 @@ ALTER TABLE "member_identity_hints" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_
 ALTER TABLE "member_identity_hints" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "activity_days" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
 ALTER TABLE "activity_days" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
+ALTER TABLE "leaderboard_bands" ADD COLUMN IF NOT EXISTS "crdb_region" crdb_internal_region NOT VISIBLE NOT NULL AS (CASE "home_region" WHEN 'eu-central-1' THEN 'aws-eu-central-1' WHEN 'eu-west-1' THEN 'aws-eu-west-1' WHEN 'us-east-1' THEN 'aws-us-east-1' END) STORED;
+ALTER TABLE "leaderboard_bands" SET LOCALITY REGIONAL BY ROW AS "crdb_region";
 ALTER TABLE "chain_digests" SET LOCALITY GLOBAL;
 ALTER TABLE "regions" SET LOCALITY GLOBAL;
 ALTER TABLE "region_transitions" SET LOCALITY GLOBAL;

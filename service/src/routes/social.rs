@@ -157,9 +157,14 @@ fn k_schema() -> RefOr<Schema> {
 }
 
 /// The member's rank in their residency group, with neighbours each way.
+///
+/// The neighbours are read live. The rank is exact (`rank_basis: exact`) unless it comes from
+/// the rank bands (`rank_basis: bands`): then the count of members above the nearest band
+/// boundary is as of `rank_as_of` and the rest is counted live, so the rank is off only by the
+/// members who crossed that boundary since (docs/leaderboard.md).
 #[utoipa::path(get, path = "/v1/members/{member_id}/rank", tag = "social",
     params(MemberPath, RankParams),
-    responses((status = 200, description = "the member and their neighbours", body = Neighbourhood),
+    responses((status = 200, description = "the member and their neighbours, and how the rank was counted", body = Neighbourhood),
         MemberReadRefusals))]
 #[tracing::instrument(skip(app, params))]
 async fn rank(

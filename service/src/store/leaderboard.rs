@@ -2,15 +2,21 @@
 //! proxy display names that reveal nothing about the member.
 //!
 //! Erased members (`balances.erased_at`) are left out of every ranking. One index,
-//! `balances (residency_group, lifetime DESC, member_id)`, answers all three queries; their cost is in docs/leaderboard.md: top-N reads N index entries; a member's
-//! rank counts the index entries above them (O(rank)); neighbours read k entries each way.
+//! `balances (residency_group, lifetime DESC, member_id)`, answers all three queries; their
+//! cost is in docs/leaderboard.md: top-N reads N index entries; neighbours read k entries each
+//! way; a member's rank is the nearest rank band boundary above them plus a live count of
+//! about one band ([`super::rank_bands`]), or, with no boundary above them, a live count of
+//! everyone above (O(rank), exact).
 
+use chrono::{DateTime, Utc};
+use deadpool_postgres::ClientWrapper;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Db;
 use super::members::member_on;
+use super::rank_bands;
 use crate::domain::Refusal;
 use crate::error::Result;
 
@@ -75,18 +81,37 @@ pub struct Standing {
     pub you: bool,
 }
 
+/// How a rank was counted.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBasis {
+    /// Every member above was counted live: exact when answered.
+    Exact,
+    /// The members above the nearest rank band boundary as counted at `rank_as_of`, plus the
+    /// members from that boundary down to this one counted live. Off only by the members who
+    /// crossed that boundary since `rank_as_of` (docs/leaderboard.md).
+    Bands,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Neighbourhood {
     pub residency_group: String,
     pub above: Vec<Standing>,
+    /// The member; the neighbours' ranks are counted from theirs.
     pub you: Standing,
     pub below: Vec<Standing>,
+    pub rank_basis: RankBasis,
+    /// With `rank_basis` `bands`: when the bands were built (at most about
+    /// `leaderboard.bands_interval_s` ago while the job runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank_as_of: Option<DateTime<Utc>>,
 }
 
 const TOP: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND erased_at IS NULL \
                    ORDER BY lifetime DESC, member_id LIMIT $2";
 const RANK: &str = "SELECT (SELECT COUNT(*) FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime > $2) \
                          + (SELECT COUNT(*) FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime = $2 AND member_id < $3)";
+const LIFETIME: &str = "SELECT lifetime FROM balances WHERE member_id = $1";
 const ABOVE: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime >= $2 \
                      AND NOT (lifetime = $2 AND member_id >= $3) ORDER BY lifetime ASC, member_id DESC LIMIT $4";
 const BELOW: &str = "SELECT member_id, lifetime FROM balances WHERE residency_group = $1 AND erased_at IS NULL AND lifetime <= $2 \
@@ -110,7 +135,9 @@ impl Db {
             .collect())
     }
 
-    /// A member's rank with `k` members above and below.
+    /// A member's rank with `k` members above and below, in two round trips (three for a
+    /// rank counted from the top): the member and their lifetime points, then their rank and
+    /// both neighbourhoods at once, pipelined on one connection.
     pub async fn leaderboard_around(
         &self,
         region: &str,
@@ -119,51 +146,49 @@ impl Db {
         key: &str,
     ) -> Result<Neighbourhood> {
         let client = self.conn().await?;
-        let member = member_on(&client, region, member_id).await?.view;
+        let (member, lifetime) = tokio::join!(member_on(&client, region, member_id), async {
+            let stmt = client.prepare_cached(LIFETIME).await?;
+            client.query_opt(&stmt, &[&member_id]).await
+        });
+        let member = member?.view;
         // An erased member has no place on the board, not even their own.
         if member.erased_at.is_some() {
             return Err(Refusal::MemberNotFound.into());
         }
+        let lifetime: i64 = lifetime?.ok_or(Refusal::MemberNotFound)?.get(0);
         let group = member.residency_group;
-        let lifetime: i64 = client
-            .query_one(
-                "SELECT lifetime FROM balances WHERE member_id = $1",
-                &[&member_id],
-            )
-            .await?
-            .get(0);
-        let rank_stmt = client.prepare_cached(RANK).await?;
-        let above_count: i64 = client
-            .query_one(&rank_stmt, &[&group, &lifetime, &member_id])
-            .await?
-            .get(0);
+        let neighbours = |sql: &'static str| {
+            let (client, group) = (&client, &group);
+            async move {
+                let stmt = client.prepare_cached(sql).await?;
+                client
+                    .query(&stmt, &[group, &lifetime, &member_id, &k])
+                    .await
+            }
+        };
+        let (counted, above, below) = tokio::join!(
+            members_above(&client, &group, lifetime, member_id),
+            neighbours(ABOVE),
+            neighbours(BELOW)
+        );
+        let (above_count, rank_basis, rank_as_of) = counted?;
         let rank = above_count + 1;
-        let above_stmt = client.prepare_cached(ABOVE).await?;
-        let mut above: Vec<Standing> = client
-            .query(&above_stmt, &[&group, &lifetime, &member_id, &k])
-            .await?
+        let standing = |r: &tokio_postgres::Row, rank: i64| Standing {
+            rank,
+            display_name: proxy_name(key, r.get(0)),
+            lifetime: r.get(1),
+            you: false,
+        };
+        let mut above: Vec<Standing> = above?
             .iter()
             .enumerate()
-            .map(|(i, r)| Standing {
-                rank: rank - 1 - i as i64,
-                display_name: proxy_name(key, r.get(0)),
-                lifetime: r.get(1),
-                you: false,
-            })
+            .map(|(i, r)| standing(r, rank - 1 - i as i64))
             .collect();
         above.reverse();
-        let below_stmt = client.prepare_cached(BELOW).await?;
-        let below = client
-            .query(&below_stmt, &[&group, &lifetime, &member_id, &k])
-            .await?
+        let below = below?
             .iter()
             .enumerate()
-            .map(|(i, r)| Standing {
-                rank: rank + 1 + i as i64,
-                display_name: proxy_name(key, r.get(0)),
-                lifetime: r.get(1),
-                you: false,
-            })
+            .map(|(i, r)| standing(r, rank + 1 + i as i64))
             .collect();
         let you = Standing {
             rank,
@@ -176,6 +201,29 @@ impl Db {
             above,
             you,
             below,
+            rank_basis,
+            rank_as_of,
         })
     }
+}
+
+/// The members ranked above the member at (`lifetime`, `member_id`): from the nearest band
+/// boundary above them when there is one, else counted from the top.
+async fn members_above(
+    client: &ClientWrapper,
+    group: &str,
+    lifetime: i64,
+    member_id: Uuid,
+) -> Result<(i64, RankBasis, Option<DateTime<Utc>>)> {
+    if let Some((above, built_at)) =
+        rank_bands::members_above(client, group, lifetime, member_id).await?
+    {
+        return Ok((above, RankBasis::Bands, Some(built_at)));
+    }
+    let stmt = client.prepare_cached(RANK).await?;
+    let above: i64 = client
+        .query_one(&stmt, &[&group, &lifetime, &member_id])
+        .await?
+        .get(0);
+    Ok((above, RankBasis::Exact, None))
 }

@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fraud_reviews",
         include_str!("../../migrations/0013_fraud_reviews.sql"),
     ),
+    (
+        14,
+        "leaderboard_bands",
+        include_str!("../../migrations/0014_leaderboard_bands.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

@@ -32,6 +32,7 @@ mod outbox;
 mod partner_bonus;
 pub mod partners;
 mod programme;
+pub mod rank_bands;
 mod redeem;
 mod redemption;
 pub mod seed;

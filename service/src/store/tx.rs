@@ -54,6 +54,9 @@ const RACE_CONSTRAINTS: &[&str] = &[
     "idempotency_keys_pkey",
     "members_external_id_key",
     "members_external_id_index_key",
+    // Two replicas rebuilding the same group's rank bands at once: the re-run finds the
+    // other's build and writes nothing.
+    "leaderboard_bands_pkey",
 ];
 
 /// The pool plus what every transaction needs.

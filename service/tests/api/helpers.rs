@@ -121,8 +121,8 @@ pub async fn fresh_database() -> String {
     pgharness::shared().url(&name)
 }
 
-/// Port 0, no background jobs, the test issuer's key set, and no rate limits (the tests
-/// of the limits set their own).
+/// Port 0, no background jobs (sweeps, rank bands), the test issuer's key set, and no rate
+/// limits (the tests of the limits set their own).
 pub fn test_config() -> Config {
     let defaults = Config::default();
     Config {
@@ -130,6 +130,11 @@ pub fn test_config() -> Config {
         jobs: loyalty_service::config::JobsConfig {
             interval_ms: 0,
             ..defaults.jobs.clone()
+        },
+        // Tests build rank bands when they mean to (`Db::rebuild_rank_bands`).
+        leaderboard: loyalty_service::config::LeaderboardConfig {
+            bands_interval_s: 0,
+            ..defaults.leaderboard.clone()
         },
         auth: issuer().auth_config(&jwks_file()),
         limits: LimitsConfig::UNLIMITED,

@@ -16,6 +16,7 @@ mod fraud;
 mod helpers;
 mod holds;
 mod key_set;
+mod leaderboard;
 mod ledger;
 mod limits;
 mod members;
