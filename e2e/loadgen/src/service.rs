@@ -93,6 +93,12 @@ impl ServiceProcess {
             .env("LOYALTY_LISTEN", addr.to_string())
             .env("LOYALTY_REGION", crate::dataset::REGION)
             .env("LOYALTY_DATABASE__POOL_SIZE", pool_size.to_string())
+            // The whole-database audit at the end of a run reads every member (about a
+            // minute at 10^6 members): longer than a request may take by default.
+            .env(
+                "LOYALTY_HTTP__REQUEST_TIMEOUT_MS",
+                (crate::hot::AUDIT_TIMEOUT_S * 1000).to_string(),
+            )
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

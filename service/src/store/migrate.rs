@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "leaderboard_bands",
         include_str!("../../migrations/0014_leaderboard_bands.sql"),
     ),
+    (
+        15,
+        "leaderboard_live_index",
+        include_str!("../../migrations/0015_leaderboard_live_index.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

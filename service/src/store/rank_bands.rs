@@ -11,7 +11,7 @@
 //! are what the rank can be off by, and the response says which basis a rank has.
 //!
 //! The job reads the boundaries in one statement (one snapshot, an ordered pass over
-//! `balances_leaderboard_idx`) outside any transaction, then replaces the group's set in a
+//! `balances_leaderboard_live_idx`) outside any transaction, then replaces the group's set in a
 //! short SERIALIZABLE transaction that reads this region's row like every write (a fenced
 //! region writes nothing, ADR 0004) and the newest build's time: a build is never replaced by
 //! an older one, so several replicas running the job at once only waste a pass.

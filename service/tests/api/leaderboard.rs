@@ -393,14 +393,14 @@ async fn leaderboard_cost_at_scale_with_rank_bands() {
     for (what, statement) in [
         ("members and balances inserted", format!(
             "SET maintenance_work_mem = '1GB';
-             DROP INDEX balances_leaderboard_idx;
+             DROP INDEX balances_leaderboard_live_idx;
              WITH m AS (
                  INSERT INTO members (id, external_id, country, home_region, residency_group, tier, created_at)
                  SELECT gen_random_uuid(), 'scale-' || i, 'FR', 'eu-west-1', 'eu', 'basic', now()
                  FROM generate_series(1, {n}) AS i RETURNING id)
              INSERT INTO balances (member_id, home_region, residency_group, lifetime, qualifying, available, last_hash, updated_at)
              SELECT id, 'eu-west-1', 'eu', (random() * 1000000)::BIGINT, 0, 0, '\\x00', now() FROM m")),
-        ("leaderboard index built", "CREATE INDEX balances_leaderboard_idx ON balances (residency_group, lifetime DESC, member_id)".to_owned()),
+        ("leaderboard index built", "CREATE INDEX balances_leaderboard_live_idx ON balances (residency_group, lifetime DESC, member_id) WHERE erased_at IS NULL".to_owned()),
         ("vacuumed", "VACUUM ANALYZE balances".to_owned()),
         ("analysed", "ANALYZE members".to_owned()),
     ] {

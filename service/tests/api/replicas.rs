@@ -17,18 +17,32 @@ async fn a_write_through_one_instance_is_read_at_once_through_another() {
         let (writer, reader) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
         writer.fund(ALICE, &format!("RYW-{i}"), 10).await;
         expected += 10;
-        assert_eq!(reader.balance(ALICE).await["available"], expected, "after earn {i}");
+        assert_eq!(
+            reader.balance(ALICE).await["available"],
+            expected,
+            "after earn {i}"
+        );
         let member = &alice_on[(i + 1) % 2];
         let own = member.get(&format!("/v1/members/{ALICE}/balance")).await;
-        assert_eq!(own.body["available"], expected, "the member's app, earn {i}");
+        assert_eq!(
+            own.body["available"], expected,
+            "the member's app, earn {i}"
+        );
         if i % 4 == 3 {
             let path = format!("/v1/members/{ALICE}/redeem");
             let res = reader
-                .post(&path, json!({"points": 15, "reference": format!("RYW-R-{i}")}))
+                .post(
+                    &path,
+                    json!({"points": 15, "reference": format!("RYW-R-{i}")}),
+                )
                 .await;
             assert_eq!(res.status, axum::http::StatusCode::CREATED, "{}", res.body);
             expected -= 15;
-            assert_eq!(writer.balance(ALICE).await["available"], expected, "after redeem {i}");
+            assert_eq!(
+                writer.balance(ALICE).await["available"],
+                expected,
+                "after redeem {i}"
+            );
         }
     }
     a.assert_audit_clean().await;
