@@ -94,15 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             subject,
             scopes,
             ttl_s,
-        } => {
-            let issuer = DevIssuer::load_demo(&config.auth.demo_dir)?;
-            let client = "loyalty-service-token";
-            println!(
-                "{}",
-                issuer.token(subject, client, scopes, Duration::from_secs(*ttl_s))
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
+        } => return mint_token(&config, subject, scopes, *ttl_s),
         Command::Serve { demo: true } => {
             config.auth = demo_auth(config.auth)?;
             let dir = config.crypto.demo_dir.clone();
@@ -115,38 +107,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let database = database::resolve(&config).await?;
     let url = database.url.clone();
     match cli.command {
-        Command::Serve { demo } => {
-            if demo {
-                seed_demo(&url, &config.partners.secrets_dir).await?;
-            }
-            let app = Application::build(config, &url).await?;
-            if demo {
-                seal_all(&app.state.db).await?;
-            }
-            tracing::info!(addr = %app.local_addr()?, region = %app.state.region(), "loyalty service listening");
-            app.serve(shutdown_signal()).await?;
-            tracing::info!("shut down");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit => {
-            let digest_keys = DigestKeys {
-                signer: None,
-                verifier: crypto::files::verifier(&config.crypto)?,
-            };
-            let db = connect(&config, &url)?.with_keys(None, digest_keys);
-            let report = db.audit().await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(if report.is_clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Serve { demo } => serve(config, &url, demo).await,
+        Command::Audit => audit(&config, &url).await,
         Command::Migrate => {
-            let db = connect(&config, &url)?;
-            let client = db.conn().await?;
-            let applied = migrate::run(&client).await?;
-            println!("{applied} migration(s) applied");
+            let client = connect(&config, &url)?.conn().await?;
+            println!("{} migration(s) applied", migrate::run(&client).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Seal => {
@@ -159,22 +124,78 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             partner,
             replay,
             event,
-        } => {
-            let db = connect(&config, &url)?;
-            let answer = if replay {
-                let replayed = db
-                    .replay_dead_letters(&config.region, &partner, event)
-                    .await?;
-                serde_json::to_string_pretty(&replayed)?
-            } else {
-                let page = db.dead_letters(&config.region, &partner, MAX_DEAD_LETTERS_PAGE);
-                serde_json::to_string_pretty(&page.await?)?
-            };
-            println!("{answer}");
-            Ok(ExitCode::SUCCESS)
-        }
+        } => dead_letters(&config, &url, &partner, replay, event).await,
         Command::Token { .. } => unreachable!("answered before the database is resolved"),
     }
+}
+
+/// `token`: a token signed by the demo key, printed for the README's examples.
+fn mint_token(
+    config: &Config,
+    subject: &str,
+    scopes: &[Scope],
+    ttl_s: u64,
+) -> anyhow::Result<ExitCode> {
+    let issuer = DevIssuer::load_demo(&config.auth.demo_dir)?;
+    let client = "loyalty-service-token";
+    println!(
+        "{}",
+        issuer.token(subject, client, scopes, Duration::from_secs(ttl_s))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`: the HTTP service until a shutdown signal; the demo seeds and seals its members.
+async fn serve(config: Config, url: &str, demo: bool) -> anyhow::Result<ExitCode> {
+    if demo {
+        seed_demo(url, &config.partners.secrets_dir).await?;
+    }
+    let app = Application::build(config, url).await?;
+    if demo {
+        seal_all(&app.state.db).await?;
+    }
+    tracing::info!(addr = %app.local_addr()?, region = %app.state.region(), "loyalty service listening");
+    app.serve(shutdown_signal()).await?;
+    tracing::info!("shut down");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit`: the whole-database audit as JSON; fails when anything does not reconcile.
+async fn audit(config: &Config, url: &str) -> anyhow::Result<ExitCode> {
+    let digest_keys = DigestKeys {
+        signer: None,
+        verifier: crypto::files::verifier(&config.crypto)?,
+    };
+    let db = connect(config, url)?.with_keys(None, digest_keys);
+    let report = db.audit().await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `dead-letters`: a partner's dead letters as JSON, or their replay.
+async fn dead_letters(
+    config: &Config,
+    url: &str,
+    partner: &str,
+    replay: bool,
+    event: Option<uuid::Uuid>,
+) -> anyhow::Result<ExitCode> {
+    let db = connect(config, url)?;
+    let answer = if replay {
+        let replayed = db
+            .replay_dead_letters(&config.region, partner, event)
+            .await?;
+        serde_json::to_string_pretty(&replayed)?
+    } else {
+        let page = db.dead_letters(&config.region, partner, MAX_DEAD_LETTERS_PAGE);
+        serde_json::to_string_pretty(&page.await?)?
+    };
+    println!("{answer}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The demo's key set and tokens: the signing key is generated once under `auth.demo_dir`,

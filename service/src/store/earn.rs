@@ -133,6 +133,25 @@ fn earn_deltas(points: i64, pending: bool) -> Deltas {
     }
 }
 
+/// The ledger entry of an earn: its deltas, its reason and the explanation as details.
+fn earn_draft<'a>(booking: &'a Booking, priced: &Priced, pending: bool) -> Result<Draft<'a>> {
+    let reason = if pending {
+        "booking (pending until vested)"
+    } else {
+        "booking"
+    };
+    Ok(Draft {
+        source: Some(booking.source.as_str()),
+        reference: Some(booking.booking_ref.as_str()),
+        ..Draft::new(
+            EntryKind::Earn,
+            earn_deltas(priced.points, pending),
+            reason,
+            to_json(&priced.explanation)?,
+        )
+    })
+}
+
 /// Queues the booking's earn record: it answers a later earn of the same booking.
 async fn record_earn(
     tx: &Tx<'_>,
@@ -182,40 +201,24 @@ async fn earn_unit(
     let pending = booking.vests_at.filter(|v| *v > now);
     // Every write is queued: the entry, the lot, the earn record and the balance go out with
     // the idempotency record and COMMIT, in one round trip.
-    let draft = Draft {
-        source: Some(booking.source.as_str()),
-        reference: Some(booking.booking_ref.as_str()),
-        ..Draft::new(
-            EntryKind::Earn,
-            earn_deltas(priced.points, pending.is_some()),
-            if pending.is_some() {
-                "booking (pending until vested)"
-            } else {
-                "booking"
-            },
-            to_json(&priced.explanation)?,
-        )
-    };
-    let appended = ctx.append(tx, now, draft).await?;
+    let appended = ctx
+        .append(tx, now, earn_draft(booking, &priced, pending.is_some())?)
+        .await?;
     let expires_at = now + priced.lifetime;
     let lot_id = Uuid::new_v4();
-    lots::create(
-        tx,
-        lots::NewLot {
-            id: lot_id,
-            member_id,
-            home_region: &ctx.home_region,
-            earn_seq: appended.seq,
-            points: priced.points,
-            expires_at,
-            vests_at: pending,
-            qualifying: priced.points,
-            // A pending lot starts to qualify when it vests.
-            qualifying_until: pending.is_none().then(|| now + windows.qualifying),
-        },
-        now,
-    )
-    .await?;
+    let lot = lots::NewLot {
+        id: lot_id,
+        member_id,
+        home_region: &ctx.home_region,
+        earn_seq: appended.seq,
+        points: priced.points,
+        expires_at,
+        vests_at: pending,
+        qualifying: priced.points,
+        // A pending lot starts to qualify when it vests.
+        qualifying_until: pending.is_none().then(|| now + windows.qualifying),
+    };
+    lots::create(tx, lot, now).await?;
     let tier_upgraded_to = match pending {
         None => tiers::upgrade(tx, &ctx, &programme.tiers, now).await?,
         Some(_) => None,

@@ -24,7 +24,7 @@ use super::ledger::Appended;
 use super::tx::{Tx, settle_pair};
 use super::{Committed, Db, IdemRequest, caps, now_micros};
 use crate::api::{ActivityEarned, ReferredCredit, StreakProgress};
-use crate::domain::activity::{self, ActivityKind, ActivityRule, ActivityUsage};
+use crate::domain::activity::{self, ActivityCap, ActivityKind, ActivityRule, ActivityUsage};
 use crate::domain::booking::{lot_lifetime, total_points};
 use crate::domain::caps::Granted;
 use crate::domain::rules::plan_activity;
@@ -264,25 +264,17 @@ async fn activity_unit(
     } else {
         (0, None)
     };
-    let mut entry_id = None;
-    let mut boosted = Boosted {
-        campaigns: Vec::new(),
-        total: points,
-        windows,
-    };
-    if points > 0 {
-        boosted = boost(tx, &ctx, req, points, programme, windows).await?;
-        let reason = format!("{} activity", req.kind.as_str());
-        let earned = ActivityCredit {
-            points: boosted.total,
-            reason: &reason,
-            reference: format!("{}:{}", req.kind.as_str(), req.reference.as_str()),
-            details: json!({ "activity": req.kind, "rule_points": rule.points, "activity_points": points,
-                             "capped_by": capped_by, "campaigns": boosted.campaigns,
-                             "referred_member_id": req.referred, "local_day": day }),
+    let (entry_id, boosted) = if points > 0 {
+        let granted = (points, capped_by);
+        credit_activity(tx, &mut ctx, req, &rule, granted, programme, windows).await?
+    } else {
+        let unboosted = Boosted {
+            campaigns: Vec::new(),
+            total: points,
+            windows,
         };
-        entry_id = Some(credit(tx, &mut ctx, earned, req, boosted.windows).await?.id);
-    }
+        (None, unboosted)
+    };
     let (referred, streak) = match eligible {
         Eligibility::Referral(mut referred) => {
             referral::record(tx, member_id, &referred, now_micros()).await?;
@@ -310,6 +302,31 @@ async fn activity_unit(
     };
     record(tx, req, &answer, &ctx.home_region).await?;
     Ok(Outcome::new(answer, ctx.home_region))
+}
+
+/// Credits the activity's points, boosted by the campaigns that apply; the entry's details
+/// say how they were reached.
+async fn credit_activity(
+    tx: &Tx<'_>,
+    ctx: &mut MemberCtx,
+    req: &ActivityRequest,
+    rule: &ActivityRule,
+    (points, capped_by): (i64, Option<ActivityCap>),
+    programme: &Programme,
+    windows: EarnWindows,
+) -> Result<(Option<Uuid>, Boosted)> {
+    let boosted = boost(tx, ctx, req, points, programme, windows).await?;
+    let reason = format!("{} activity", req.kind.as_str());
+    let earned = ActivityCredit {
+        points: boosted.total,
+        reason: &reason,
+        reference: format!("{}:{}", req.kind.as_str(), req.reference.as_str()),
+        details: json!({ "activity": req.kind, "rule_points": rule.points, "activity_points": points,
+                         "capped_by": capped_by, "campaigns": boosted.campaigns,
+                         "referred_member_id": req.referred, "local_day": req.local_day() }),
+    };
+    let appended = credit(tx, ctx, earned, req, boosted.windows).await?;
+    Ok((Some(appended.id), boosted))
 }
 
 /// Queues the report's row: it answers the same report again and feeds the caps.
