@@ -17,8 +17,9 @@ help: ## List the targets
 run: ## Start the loyalty service on the embedded PostgreSQL with demo data (http://127.0.0.1:8080)
 	cargo run -p loyalty-service -- serve --demo
 
-test: lint ## The whole test suite: formatting, clippy, every test against real PostgreSQL, then a short schemathesis run
+test: lint ## The whole test suite: formatting, clippy, every test against real PostgreSQL, an image smoke, then a short schemathesis run
 	cargo test --workspace
+	images/build.sh $(CARGO_TARGET_DIR)/debug localhost/loyalty-smoke test --remove
 	bash service/tests/fuzz/run-schemathesis.sh
 
 fuzz-api: ## schemathesis against the real service for ~15 minutes, 300 examples per operation
@@ -68,9 +69,4 @@ sandbox: chaos-build ## Three regions, the stand-in and the operator, left runni
 images: ## Build and check the service and operator images with buildah (ghcr.io/example/loyalty-service:0.1.0, …-operator:0.1.0)
 	cargo build --release -p loyalty-service --no-default-features
 	cargo build --release -p loyalty-operator
-	images/stage-rootfs.sh $(CARGO_TARGET_DIR)/release/loyalty-service $(CARGO_TARGET_DIR)/images/loyalty-service
-	images/stage-rootfs.sh $(CARGO_TARGET_DIR)/release/loyalty-operator $(CARGO_TARGET_DIR)/images/loyalty-operator
-	buildah build -f images/service.Containerfile -t $(IMAGE_REGISTRY)/loyalty-service:$(IMAGE_TAG) $(CARGO_TARGET_DIR)/images
-	buildah build -f images/operator.Containerfile -t $(IMAGE_REGISTRY)/loyalty-operator:$(IMAGE_TAG) $(CARGO_TARGET_DIR)/images
-	images/check-image.sh $(IMAGE_REGISTRY)/loyalty-service:$(IMAGE_TAG) loyalty-service
-	images/check-image.sh $(IMAGE_REGISTRY)/loyalty-operator:$(IMAGE_TAG) loyalty-operator
+	images/build.sh $(CARGO_TARGET_DIR)/release $(IMAGE_REGISTRY) $(IMAGE_TAG)
