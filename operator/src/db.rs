@@ -311,6 +311,24 @@ impl Work for PublishPartner {
     }
 }
 
+/// The Partner resource (namespace, name) that owns a partner code, if one was published.
+pub struct PartnerOwner {
+    pub code: String,
+}
+
+impl Work for PartnerOwner {
+    type Output = Option<(String, String)>;
+    async fn run(&self, tx: &Transaction<'_>) -> Result<Option<(String, String)>> {
+        let row = tx
+            .query_opt(
+                "SELECT namespace, name FROM partners WHERE code = $1",
+                &[&self.code],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+}
+
 /// Deletes a partner's row (the Partner resource is being deleted). Returns whether a row went.
 pub struct DeletePartner {
     pub namespace: String,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use loyalty_operator::controller::{Settings, shutdown_pair};
+use loyalty_operator::controller::{Settings, partner, shutdown_pair};
 use loyalty_operator::leader::LeaseConfig;
 use loyalty_operator::telemetry::{self, LogFormat};
 use loyalty_operator::{BackendKind, Config};
@@ -62,6 +62,11 @@ struct Cli {
     /// probe interval).
     #[arg(long, env = "PROBE_TIMEOUT_MS", default_value_t = 800, value_parser = clap::value_parser!(u64).range(50..=30_000))]
     probe_timeout_ms: u64,
+    /// How often a ready Partner is re-checked, in seconds: the longest a rotated or deleted
+    /// Partner Secret takes to reach the projected Secret (30 s at most for a Partner with
+    /// webhooks).
+    #[arg(long, env = "PARTNER_RESYNC_S", default_value_t = partner::RESYNC.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    partner_resync_s: u64,
     /// `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
     log_format: LogFormat,
@@ -102,6 +107,7 @@ async fn main() -> ExitCode {
             service_secret: cli.service_secret,
             instance: Some(identity),
             probe_timeout: std::time::Duration::from_millis(cli.probe_timeout_ms),
+            partner_resync: std::time::Duration::from_secs(cli.partner_resync_s),
         },
     };
     let (stop, shutdown) = shutdown_pair();

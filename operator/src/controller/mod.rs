@@ -58,6 +58,9 @@ pub struct Settings {
     pub instance: Option<String>,
     /// The longest a region's `/readyz` probe may take (capped by its probe interval).
     pub probe_timeout: Duration,
+    /// How often a ready Partner is re-checked: the bound on how long a rotated or deleted
+    /// source Secret takes to reach the database's fingerprint and the projected Secret.
+    pub partner_resync: Duration,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             service_secret: "loyalty-service".into(),
             instance: None,
             probe_timeout: crate::failover::DEFAULT_PROBE_TIMEOUT,
+            partner_resync: partner::RESYNC,
         }
     }
 }
@@ -88,6 +92,9 @@ pub struct Context {
     /// One lock per LoyaltyRegion, held while its status is read and written (see
     /// [`Context::status_lock`]).
     status_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while the projected Partner secrets are read and written, so that two Partners'
+    /// reconciles do not race on the one Secret (see `partner::projection`).
+    pub(crate) projection_lock: tokio::sync::Mutex<()>,
 }
 
 impl Context {
@@ -117,6 +124,7 @@ impl Context {
             campaigns,
             regions,
             status_locks: Mutex::default(),
+            projection_lock: tokio::sync::Mutex::default(),
         }
     }
 

@@ -3,14 +3,18 @@
 //! status. A missing Secret or key puts the partner in phase Error and retries with backoff.
 //! Its webhook subscriptions are published next to it (each signing secret as a fingerprint),
 //! and its status carries the delivery figures the service's dispatcher leaves in the database.
-//! Deleting a Partner deletes its row: ledger entries keep the partner code as text, and
-//! each entry's details already record the bonus applied.
+//! The Partner that owns its code also has its secrets' values projected into the region
+//! namespace ([`projection`]), re-read every [`Settings::partner_resync`](super::Settings).
+//! Deleting a Partner withdraws them and deletes its row: ledger entries keep the partner code
+//! as text, and each entry's details already record the bonus applied.
+
+pub mod credentials;
+pub mod projection;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -18,22 +22,22 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use loyalty_crds::common::{Condition, set_condition};
 use loyalty_crds::describe_issues;
-use loyalty_crds::partner::{
-    DeliveryStatus, Partner, PartnerPhase, PartnerStatus, SecretKeyRef, conditions,
-};
-use sha2::{Digest, Sha256};
+use loyalty_crds::partner::{DeliveryStatus, Partner, PartnerPhase, PartnerStatus, conditions};
 
 use super::{Context, apply_status, back_off, object_key};
 use crate::db::{
-    DeletePartner, DeleteSubscriptions, PartnerPublished, PartnerRow, PublishPartner,
+    DeletePartner, DeleteSubscriptions, PartnerOwner, PartnerPublished, PartnerRow, PublishPartner,
     PublishSubscriptions, ReadDeliveryCounts, SubscriptionRow,
 };
 use crate::{Error, Result};
+pub use credentials::fingerprint;
+use credentials::{Credentials, Unresolved};
 
 /// The finalizer that keeps a Partner until its row is deleted.
 pub const FINALIZER: &str = "loyalty.travel.example/partner-cleanup";
 const CONTROLLER: &str = "partner";
-/// A ready partner is re-checked this often, which picks up rotated credentials.
+/// A ready partner is re-checked this often by default ([`Settings::partner_resync`](super::Settings)),
+/// which picks up rotated credentials.
 pub const RESYNC: Duration = Duration::from_secs(300);
 /// A partner with webhooks is re-read this often, so its status's delivery figures stay fresh.
 pub const DELIVERY_RESYNC: Duration = Duration::from_secs(30);
@@ -63,38 +67,6 @@ pub fn error_policy(obj: Arc<Partner>, error: &Error, ctx: Arc<Context>) -> Acti
     back_off(CONTROLLER, &*obj, error, &ctx)
 }
 
-/// Hex sha256 of a credential.
-pub fn fingerprint(value: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(value))
-}
-
-/// The credential's bytes, or why it cannot be had. The value never leaves this function
-/// except as its fingerprint.
-async fn resolve(
-    r: &SecretKeyRef,
-    ctx: &Context,
-    namespace: &str,
-) -> Result<std::result::Result<String, (&'static str, String)>> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let Some(secret) = secrets.get_opt(&r.name).await? else {
-        return Ok(Err((
-            "SecretNotFound",
-            format!("Secret {namespace}/{} does not exist", r.name),
-        )));
-    };
-    match secret.data.as_ref().and_then(|d| d.get(&r.key)) {
-        Some(value) if !value.0.is_empty() => Ok(Ok(fingerprint(&value.0))),
-        Some(_) => Ok(Err((
-            "KeyEmpty",
-            format!("key {} of Secret {namespace}/{} is empty", r.key, r.name),
-        ))),
-        None => Ok(Err((
-            "KeyNotFound",
-            format!("Secret {namespace}/{} has no key {}", r.name, r.key),
-        ))),
-    }
-}
-
 /// Why a partner is not published: the condition's reason and message, and whether the
 /// error policy should retry (an unresolved Secret may appear).
 type NotPublished = (&'static str, String, bool);
@@ -103,18 +75,17 @@ type NotPublished = (&'static str, String, bool);
 async fn publish(
     p: &Partner,
     ctx: &Context,
+    creds: &Credentials<'_>,
     status: &mut PartnerStatus,
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<(), NotPublished>> {
     let (namespace, generation) = (p.namespace().unwrap_or_default(), p.metadata.generation);
-    let resolved = match resolve(&p.spec.credentials_secret_ref, ctx, &namespace).await? {
-        Ok(sha) => webhook_rows(p, ctx, &namespace)
-            .await?
-            .map(|rows| (sha, rows)),
-        Err(why) => Err(why),
+    let resolved = match &creds.inbound {
+        Ok(value) => webhook_rows(creds).map(|rows| (value.fingerprint(), rows)),
+        Err(why) => Err(why.clone()),
     };
     let (ok, reason, message) = match &resolved {
-        Err((reason, message)) => (false, *reason, message.clone()),
+        Err(why) => (false, why.reason, why.message.clone()),
         Ok(_) => (true, "Resolved", String::new()),
     };
     let c = Condition::from_bool(
@@ -172,28 +143,54 @@ async fn publish(
 
 /// The Partner's webhook subscriptions with their signing secrets' fingerprints, or why a
 /// secret does not resolve (named after the webhook).
-async fn webhook_rows(
-    p: &Partner,
-    ctx: &Context,
-    namespace: &str,
-) -> Result<std::result::Result<Vec<SubscriptionRow>, (&'static str, String)>> {
-    let mut rows = Vec::with_capacity(p.spec.webhooks.len());
-    for hook in &p.spec.webhooks {
-        let secret_sha256 = match resolve(&hook.signing_secret_ref, ctx, namespace).await? {
-            Ok(sha) => sha,
-            Err((reason, message)) => {
-                return Ok(Err((reason, format!("webhook {}: {message}", hook.name))));
+fn webhook_rows(creds: &Credentials<'_>) -> std::result::Result<Vec<SubscriptionRow>, Unresolved> {
+    let mut rows = Vec::with_capacity(creds.webhooks.len());
+    for (hook, secret) in &creds.webhooks {
+        let secret_sha256 = match secret {
+            Ok(value) => value.fingerprint(),
+            Err(why) => {
+                return Err(Unresolved {
+                    reason: why.reason,
+                    message: format!("webhook {}: {}", hook.name, why.message),
+                });
             }
         };
         let names: Vec<String> = hook.event_types.iter().map(|t| t.name()).collect();
         rows.push(SubscriptionRow {
             name: hook.name.clone(),
             url: hook.url.clone(),
-            event_types: serde_json::to_value(names)?,
+            event_types: serde_json::Value::from(names),
             secret_sha256,
         });
     }
-    Ok(Ok(rows))
+    Ok(rows)
+}
+
+/// Whether the database names `p` as the owner of its partner code: only the owner's
+/// secrets are projected (or withdrawn).
+async fn owns_code(p: &Partner, ctx: &Context) -> Result<bool> {
+    let work = PartnerOwner {
+        code: p.spec.partner_code.to_string(),
+    };
+    let owner = ctx.db.serializable("read_partner_owner", &work).await?;
+    Ok(owner == Some((p.namespace().unwrap_or_default(), p.name_any())))
+}
+
+/// Reads the Partner's Secrets, publishes it, and projects its secrets when it owns its code
+/// (also when a Secret no longer resolves: that key then goes).
+async fn publish_and_project(
+    p: &Partner,
+    ctx: &Context,
+    status: &mut PartnerStatus,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<(), NotPublished>> {
+    let creds = credentials::read(p, ctx, &p.namespace().unwrap_or_default()).await?;
+    let outcome = publish(p, ctx, &creds, status, now).await?;
+    if owns_code(p, ctx).await? {
+        let keys = projection::keys(&p.spec.partner_code, &creds);
+        projection::project(&p.spec.partner_code, keys, ctx).await?;
+    }
+    Ok(outcome)
 }
 
 /// The partner's delivery figures, for its status (and `kubectl get` columns).
@@ -220,7 +217,7 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
     };
     let outcome = match p.spec.validate() {
         Err(issues) => Err(("ValidationFailed", describe_issues(&issues), false)),
-        Ok(()) => publish(p, ctx, &mut status, now).await?,
+        Ok(()) => publish_and_project(p, ctx, &mut status, now).await?,
     };
     let (phase, ready, reason, message) = match &outcome {
         Ok(()) => (PartnerPhase::Ready, true, "Published", String::new()),
@@ -247,12 +244,19 @@ async fn apply(p: &Partner, api: &Api<Partner>, ctx: &Context) -> Result<Action>
     match outcome {
         // The error policy's per-object backoff retries an unresolved Secret: 1 s, 2 s, … 5 min.
         Err((_, message, true)) => Err(Error::CredentialsUnresolved(message)),
-        _ if p.spec.webhooks.is_empty() => Ok(Action::requeue(RESYNC)),
-        _ => Ok(Action::requeue(DELIVERY_RESYNC)),
+        _ if p.spec.webhooks.is_empty() => Ok(Action::requeue(ctx.settings.partner_resync)),
+        _ => Ok(Action::requeue(
+            ctx.settings.partner_resync.min(DELIVERY_RESYNC),
+        )),
     }
 }
 
 async fn cleanup(p: &Partner, ctx: &Context) -> Result<Action> {
+    // Withdrawn before the row goes, so a retry after a failure still finds this Partner the
+    // owner; a Partner refused for a taken code leaves the owner's keys alone.
+    if owns_code(p, ctx).await? {
+        projection::withdraw(&p.spec.partner_code, ctx).await?;
+    }
     let work = DeletePartner {
         namespace: p.namespace().unwrap_or_default(),
         name: p.name_any(),

@@ -125,6 +125,11 @@ pub struct Operator {
 impl Operator {
     /// Starts the three controllers (no leader election) against `client` and `db_url`.
     pub fn start(client: &Client, db_url: &str) -> Operator {
+        Operator::start_with(client, db_url, Settings::default())
+    }
+
+    /// [`Operator::start`] with `settings` (its instance name is the tests').
+    pub fn start_with(client: &Client, db_url: &str, settings: Settings) -> Operator {
         let metrics = Metrics::new();
         let deps = Dependencies {
             client: client.clone(),
@@ -133,7 +138,7 @@ impl Operator {
             metrics,
             settings: Settings {
                 instance: Some("test-operator".into()),
-                ..Settings::default()
+                ..settings
             },
         };
         let (stop, signal) = shutdown_pair();
@@ -183,6 +188,20 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Deletes `name` and waits until it is gone (its finalizers done).
+pub async fn delete_and_wait<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.delete(name, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(&format!("{name} is gone"), || async {
+        api.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await;
 }
 
 /// The reasons of the events.k8s.io Events about the object `name` in `namespace`.

@@ -4,15 +4,26 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use loyalty_crds::common::find_condition;
-use loyalty_crds::partner::{Partner, PartnerPhase};
+use loyalty_crds::partner::{Partner, PartnerPhase, PartnerStatus};
 use loyalty_operator::controller::partner::fingerprint;
 use serde_json::{Value, json};
 
-use crate::helpers::{Cluster, Operator, event_reasons, eventually, fresh_database, sql, yaml};
+use crate::helpers::{
+    Cluster, Operator, delete_and_wait, event_reasons, eventually, fresh_database, sql, yaml,
+};
 
 const NS: &str = "loyalty-partners";
+
+/// Waits until the Partner `name` reports `phase`; its status.
+pub async fn in_phase(partners: &Api<Partner>, name: &str, phase: PartnerPhase) -> PartnerStatus {
+    eventually(&format!("{name} is {phase:?}"), || async {
+        let s = partners.get(name).await.unwrap().status?;
+        (s.phase == Some(phase)).then_some(s)
+    })
+    .await
+}
 
 #[tokio::test]
 async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_deletes_it_on_deletion()
@@ -28,11 +39,7 @@ async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_dele
         .await
         .unwrap();
 
-    let status = eventually("the partner reports the missing Secret", || async {
-        let s = partners.get("air-france").await.unwrap().status?;
-        (s.phase == Some(PartnerPhase::Error)).then_some(s)
-    })
-    .await;
+    let status = in_phase(&partners, "air-france", PartnerPhase::Error).await;
     assert!(!status.credentials_resolved);
     assert_eq!(
         find_condition(&status.conditions, "CredentialsResolved")
@@ -65,11 +72,7 @@ async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_dele
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    eventually("the partner is Ready", || async {
-        let s = partners.get("air-france").await.unwrap().status?;
-        (s.phase == Some(PartnerPhase::Ready)).then_some(())
-    })
-    .await;
+    in_phase(&partners, "air-france", PartnerPhase::Ready).await;
     let row = db
         .query_one("SELECT namespace, name, credentials_sha256, retry_policy, bonus_rules, enabled FROM partners WHERE code = 'AF'", &[])
         .await
@@ -127,19 +130,7 @@ async fn a_partner_waits_in_error_for_its_secret_then_publishes_its_row_and_dele
         "{reasons:?}"
     );
 
-    partners
-        .delete("air-france", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("the partner is gone", || async {
-        partners
-            .get_opt("air-france")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    delete_and_wait(&partners, "air-france").await;
     assert_eq!(
         db.query("SELECT 1 FROM partners", &[]).await.unwrap().len(),
         0
@@ -182,11 +173,7 @@ async fn a_second_partner_with_a_taken_code_is_refused_and_writes_nothing() {
         .create(&PostParams::default(), &first)
         .await
         .unwrap();
-    eventually("the first is Ready", || async {
-        (partners.get("air-france").await.unwrap().status?.phase == Some(PartnerPhase::Ready))
-            .then_some(())
-    })
-    .await;
+    in_phase(&partners, "air-france", PartnerPhase::Ready).await;
     let mut copy = first.clone();
     copy.metadata.name = Some("air-france-copy".into());
     copy.spec.display_name = "Not Air France".into();
@@ -194,11 +181,7 @@ async fn a_second_partner_with_a_taken_code_is_refused_and_writes_nothing() {
         .create(&PostParams::default(), &copy)
         .await
         .unwrap();
-    let status = eventually("the copy is refused", || async {
-        let s = partners.get("air-france-copy").await.unwrap().status?;
-        (s.phase == Some(PartnerPhase::Error)).then_some(s)
-    })
-    .await;
+    let status = in_phase(&partners, "air-france-copy", PartnerPhase::Error).await;
     assert_eq!(
         find_condition(&status.conditions, "Ready").unwrap().reason,
         "PartnerCodeTaken"

@@ -7,7 +7,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::{EnvVar, PodSpec};
 use loyalty_crds::region::LoyaltyRegion;
 use loyalty_operator::controller::Settings;
-use loyalty_operator::controller::region::service_config::DATABASE_CA_PATH;
+use loyalty_operator::controller::region::service_config::{DATABASE_CA_PATH, PARTNER_SECRETS};
 use loyalty_operator::controller::region::workloads::deployment;
 
 use crate::helpers::yaml;
@@ -23,7 +23,7 @@ const SECRETS: [(&str, &str, &str); 2] = [
 ];
 
 /// Every plain setting of the eu-west-1 example, with its value.
-const SETTINGS: [(&str, &str); 9] = [
+const SETTINGS: [(&str, &str); 10] = [
     ("LOYALTY_REGION", "eu-west-1"),
     ("LOYALTY_LISTEN", "0.0.0.0:8080"),
     ("LOYALTY_LOG_FORMAT", "json"),
@@ -41,6 +41,10 @@ const SETTINGS: [(&str, &str); 9] = [
     (
         "LOYALTY_CRYPTO__DIGEST_KEY_FILE",
         "/etc/loyalty/keys/digest-key",
+    ),
+    (
+        "LOYALTY_PARTNERS__SECRETS_DIR",
+        "/etc/loyalty/partner-secrets",
     ),
 ];
 
@@ -91,7 +95,11 @@ fn the_database_ca_the_spec_names_is_mounted_read_only_at_the_path_the_url_names
         .volume_mounts
         .as_deref()
         .unwrap_or_default();
-    assert_eq!(mounts.len(), 2, "the CA bundle, then the keys: {mounts:?}");
+    assert_eq!(
+        mounts.len(),
+        3,
+        "the CA bundle, the keys, the partner secrets: {mounts:?}"
+    );
     assert_eq!(mounts[0].read_only, Some(true));
     let volumes = pod.volumes.as_deref().unwrap_or_default();
     let volume = volumes.iter().find(|v| v.name == mounts[0].name).unwrap();
@@ -112,7 +120,8 @@ fn the_database_ca_the_spec_names_is_mounted_read_only_at_the_path_the_url_names
 }
 
 #[test]
-fn a_region_without_auth_or_database_ca_sets_no_auth_and_mounts_only_the_keys() {
+fn a_region_without_auth_or_database_ca_sets_no_auth_and_mounts_only_the_keys_and_partner_secrets()
+{
     let mut r = eu_west_1();
     r.spec.auth = None;
     r.spec.service.database_ca_secret_ref = None;
@@ -122,7 +131,7 @@ fn a_region_without_auth_or_database_ca_sets_no_auth_and_mounts_only_the_keys() 
         .as_deref()
         .unwrap_or_default();
     let volumes = pod.volumes.as_deref().unwrap_or_default();
-    assert_eq!((mounts.len(), volumes.len()), (1, 1), "{mounts:?}");
+    assert_eq!((mounts.len(), volumes.len()), (2, 2), "{mounts:?}");
     assert_eq!(mounts[0].mount_path, "/etc/loyalty/keys");
     let secret = volumes[0].secret.as_ref().unwrap();
     let keys: Vec<&str> = secret
@@ -142,4 +151,34 @@ fn a_region_without_auth_or_database_ca_sets_no_auth_and_mounts_only_the_keys() 
         names.contains(&"LOYALTY_LEADERBOARD__NAME_KEY"),
         "{names:?}"
     );
+}
+
+#[test]
+fn the_projected_partner_secrets_are_mounted_read_only_and_optional_where_the_service_reads_them() {
+    let pod = pod(&eu_west_1());
+    let dir = env(&pod)
+        .iter()
+        .find(|v| v.name == "LOYALTY_PARTNERS__SECRETS_DIR")
+        .and_then(|v| v.value.clone())
+        .expect("partners.secrets_dir is set");
+    let mounts = pod.containers[0]
+        .volume_mounts
+        .as_deref()
+        .unwrap_or_default();
+    let mount = mounts.iter().find(|m| m.mount_path == dir).unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    assert_eq!(
+        mount.sub_path, None,
+        "a subPath mount would never see a rotation"
+    );
+    let volumes = pod.volumes.as_deref().unwrap_or_default();
+    let volume = volumes.iter().find(|v| v.name == mount.name).unwrap();
+    let secret = volume.secret.as_ref().expect("a Secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some(PARTNER_SECRETS));
+    assert_eq!(
+        secret.optional,
+        Some(true),
+        "a region without partners starts"
+    );
+    assert_eq!(secret.items, None, "every projected key is a file");
 }

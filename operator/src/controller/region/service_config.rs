@@ -1,9 +1,10 @@
 //! What a region's service container is configured with: plain settings from the
 //! LoyaltyRegion as environment variables, every secret by reference to a key of a Kubernetes
-//! Secret (the operator never reads or copies a secret value), and the database's CA bundle
-//! as a read-only volume.
+//! Secret (the operator never reads the installer's Secrets), the database's CA bundle as a
+//! read-only volume, and the Partners' secrets as the read-only directory the Partner
+//! controller projects them into (`controller::partner::projection`).
 //!
-//! The Secrets live in the service namespace and are created by the installer:
+//! The Secrets live in the service namespace; all but the last are created by the installer:
 //!
 //! | Secret (operator flag) | key | becomes |
 //! | --- | --- | --- |
@@ -11,6 +12,7 @@
 //! | `--service-secret` (`loyalty-service`) | [`LEADERBOARD_NAME_KEY_KEY`] | `LOYALTY_LEADERBOARD__NAME_KEY` |
 //! | `--service-secret` (`loyalty-service`) | [`KEY_FILES`] (`kek`, `index-key`, `digest-key`) | files in [`KEYS_DIR`], named by `LOYALTY_CRYPTO__*_FILE` (ADR 0021) |
 //! | `spec.service.databaseCaSecretRef` | as named | the file [`DATABASE_CA_PATH`] |
+//! | [`PARTNER_SECRETS`] (the operator's) | `<CODE>`, `<CODE>.<webhook>` | files in [`PARTNER_SECRETS_DIR`], named by `LOYALTY_PARTNERS__SECRETS_DIR` |
 
 use k8s_openapi::api::core::v1::{
     EnvVar, EnvVarSource, KeyToPath, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
@@ -50,6 +52,13 @@ const KEYS_VOLUME: &str = "keys";
 /// Key files are readable by the pod's group only (the pod's `fsGroup` owns them).
 const KEYS_MODE: i32 = 0o440;
 
+/// The Secret the Partner controller projects every Partner's secrets into.
+pub const PARTNER_SECRETS: &str = "loyalty-partner-secrets";
+/// The directory [`PARTNER_SECRETS`] is mounted in: the service's `partners.secrets_dir`.
+pub const PARTNER_SECRETS_DIR: &str = "/etc/loyalty/partner-secrets";
+/// The pod volume holding the Partner secrets.
+const PARTNER_SECRETS_VOLUME: &str = "partner-secrets";
+
 /// The container's environment: settings first, then the secrets.
 pub fn env(r: &LoyaltyRegion, settings: &Settings) -> Vec<EnvVar> {
     let mut env = vec![
@@ -81,62 +90,69 @@ pub fn env(r: &LoyaltyRegion, settings: &Settings) -> Vec<EnvVar> {
             .iter()
             .map(|(key, setting)| plain(setting, format!("{KEYS_DIR}/{key}"))),
     );
+    env.push(plain("LOYALTY_PARTNERS__SECRETS_DIR", PARTNER_SECRETS_DIR));
     env
 }
 
 /// The key files' volume (from the service Secret) and its read-only mount.
 pub fn keys(settings: &Settings) -> (Volume, VolumeMount) {
-    let items = KEY_FILES
-        .iter()
-        .map(|(key, _)| KeyToPath {
-            key: (*key).into(),
-            path: (*key).into(),
-            mode: None,
-        })
-        .collect();
-    let volume = Volume {
-        name: KEYS_VOLUME.into(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(settings.service_secret.clone()),
-            items: Some(items),
-            default_mode: Some(KEYS_MODE),
-            optional: None,
-        }),
-        ..Volume::default()
+    let items = KEY_FILES.iter().map(|(key, _)| item(key, key)).collect();
+    let source = SecretVolumeSource {
+        secret_name: Some(settings.service_secret.clone()),
+        items: Some(items),
+        default_mode: Some(KEYS_MODE),
+        optional: None,
     };
-    let mount = VolumeMount {
-        name: KEYS_VOLUME.into(),
-        mount_path: KEYS_DIR.into(),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    };
-    (volume, mount)
+    secret_volume(KEYS_VOLUME, source, KEYS_DIR)
 }
 
 /// The CA bundle's volume and its mount, when the spec names a Secret for it.
 pub fn database_ca(r: &LoyaltyRegion) -> Option<(Volume, VolumeMount)> {
     let source = r.spec.service.database_ca_secret_ref.as_ref()?;
+    let source = SecretVolumeSource {
+        secret_name: Some(source.name.clone()),
+        items: Some(vec![item(&source.key, DATABASE_CA_FILE)]),
+        default_mode: Some(DATABASE_CA_MODE),
+        optional: None,
+    };
+    Some(secret_volume(DATABASE_CA_VOLUME, source, DATABASE_CA_DIR))
+}
+
+/// The projected Partner secrets' volume, every key a file, and its read-only mount. It is
+/// optional: a region starts before any Partner is projected, and the kubelet fills the
+/// directory once the Secret exists.
+pub fn partner_secrets() -> (Volume, VolumeMount) {
+    let source = SecretVolumeSource {
+        secret_name: Some(PARTNER_SECRETS.into()),
+        items: None,
+        default_mode: Some(KEYS_MODE),
+        optional: Some(true),
+    };
+    secret_volume(PARTNER_SECRETS_VOLUME, source, PARTNER_SECRETS_DIR)
+}
+
+fn item(key: &str, path: &str) -> KeyToPath {
+    KeyToPath {
+        key: key.into(),
+        path: path.into(),
+        mode: None,
+    }
+}
+
+/// A pod volume `name` from `source`, mounted read-only at `dir`.
+fn secret_volume(name: &str, source: SecretVolumeSource, dir: &str) -> (Volume, VolumeMount) {
     let volume = Volume {
-        name: DATABASE_CA_VOLUME.into(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(source.name.clone()),
-            items: Some(vec![KeyToPath {
-                key: source.key.clone(),
-                path: DATABASE_CA_FILE.into(),
-                mode: None,
-            }]),
-            default_mode: Some(DATABASE_CA_MODE),
-            optional: None,
-        }),
+        name: name.into(),
+        secret: Some(source),
         ..Volume::default()
     };
     let mount = VolumeMount {
-        name: DATABASE_CA_VOLUME.into(),
-        mount_path: DATABASE_CA_DIR.into(),
+        name: name.into(),
+        mount_path: dir.into(),
         read_only: Some(true),
         ..VolumeMount::default()
     };
-    Some((volume, mount))
+    (volume, mount)
 }
 
 fn plain(name: &str, value: impl Into<String>) -> EnvVar {

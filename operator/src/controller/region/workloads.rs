@@ -86,11 +86,12 @@ fn http_probe(path: &str, period_s: i32) -> Probe {
 }
 
 /// The pod's secret volumes with their mounts: the database CA bundle when the spec names one,
-/// then the service's key files.
+/// the service's key files, and the Partners' projected secrets.
 fn mounts(r: &LoyaltyRegion, settings: &Settings) -> impl Iterator<Item = (Volume, VolumeMount)> {
-    service_config::database_ca(r)
-        .into_iter()
-        .chain([service_config::keys(settings)])
+    service_config::database_ca(r).into_iter().chain([
+        service_config::keys(settings),
+        service_config::partner_secrets(),
+    ])
 }
 
 /// The service container: its environment and mounts (see [`service_config`]), probes,
