@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::context::{member_ctx, region_row};
+use super::context::{member_ctx, unless_fenced};
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
-use super::tx::{Tx, settle_pair};
+use super::tx::Tx;
 use super::{Db, now_micros, tiers};
 use crate::domain::rules::TierLadder;
 use crate::error::{Error, Result};
@@ -246,7 +246,7 @@ async fn age_member(
 /// this region's row in the same round trip as the candidates, and a fenced region deletes
 /// nothing (ADR 0004).
 async fn prune_unit(tx: &Tx<'_>, region: &str, before: DateTime<Utc>, batch: i64) -> Result<u64> {
-    let (me, rows) = tokio::join!(region_row(tx, region), async {
+    let candidates = async {
         tx.query(
             "SELECT key FROM idempotency_keys WHERE created_at < $1 \
              AND home_region IN (SELECT name FROM regions WHERE served_by = $3) \
@@ -254,9 +254,11 @@ async fn prune_unit(tx: &Tx<'_>, region: &str, before: DateTime<Utc>, batch: i64
             &[&before, &batch, &region],
         )
         .await
-    });
-    let ((me, _epoch), rows) = settle_pair(me, rows)?;
-    if !me.may_commit() || rows.is_empty() {
+    };
+    let Some(rows) = unless_fenced(tx, region, candidates).await? else {
+        return Ok(0);
+    };
+    if rows.is_empty() {
         return Ok(0);
     }
     let keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
