@@ -257,6 +257,10 @@ pub struct DeliveryConfig {
     /// Test and local only: also deliver to `http://127.0.0.1:`/`localhost` URLs. `serve`
     /// refuses it outside `--demo`; the CRD only ever publishes https URLs.
     pub allow_loopback_http: bool,
+    /// Extra trust anchors (a PEM bundle) for subscription endpoints, on top of the public
+    /// roots: a company's own event gateway behind a private CA. A missing file, or one
+    /// without a certificate that parses, stops the service at start.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Longest webhook timestamp tolerance: an hour.
@@ -418,6 +422,7 @@ impl Default for Config {
                 fanout_margin_ms: 60_000,
                 max_retry_after_s: 3_600,
                 allow_loopback_http: false,
+                ca_file: None,
             },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
