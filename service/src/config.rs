@@ -261,7 +261,14 @@ pub struct DeliveryConfig {
     /// roots: a company's own event gateway behind a private CA. A missing file, or one
     /// without a certificate that parses, stops the service at start.
     pub ca_file: Option<PathBuf>,
+    /// How long delivered rows and fully delivered outbox events are kept before the sweep
+    /// deletes them (0 = kept forever). Pending and dead deliveries, and the events they
+    /// need, are never deleted.
+    pub retention_h: u64,
 }
+
+/// Longest delivery retention: ten years.
+pub const MAX_DELIVERY_RETENTION_H: u64 = 10 * 365 * 24;
 
 /// Longest webhook timestamp tolerance: an hour.
 pub const MAX_WEBHOOK_TOLERANCE_S: u64 = 3600;
@@ -423,6 +430,7 @@ impl Default for Config {
                 max_retry_after_s: 3_600,
                 allow_loopback_http: false,
                 ca_file: None,
+                retention_h: 7 * 24,
             },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
@@ -507,6 +515,11 @@ impl Config {
             return Err(ConfigError(
                 "delivery.batch_size must be 1..=10000 and delivery.concurrency 1..=256".into(),
             ));
+        }
+        if d.retention_h > MAX_DELIVERY_RETENTION_H {
+            return Err(ConfigError(format!(
+                "delivery.retention_h must be at most {MAX_DELIVERY_RETENTION_H}"
+            )));
         }
         let http = &self.http;
         if http.header_read_timeout_ms == 0

@@ -1,5 +1,6 @@
 //! Background sweeps: hold expiry, lot expiry, vesting of pending points, ageing of
-//! qualifying points with the tier review, and pruning of idempotency records.
+//! qualifying points with the tier review, pruning of idempotency records, and pruning of
+//! delivered webhook deliveries and their outbox events (`store::delivery`).
 //!
 //! Each sweep picks candidates with a plain read, then handles one member per SERIALIZABLE
 //! transaction that re-reads the rows it changes. Two replicas running the same sweep at once
@@ -19,6 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{member_ctx, unless_fenced};
+use super::delivery::{Pruned, Retention};
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
 use super::tx::Tx;
@@ -50,6 +52,10 @@ pub struct SweepReport {
     pub tiers_downgraded: u64,
     /// "Points expiring in 30, 7 and 1 days" events written.
     pub expiry_notices: u64,
+    /// Delivered webhook deliveries deleted after `delivery.retention_h`.
+    pub deliveries_pruned: u64,
+    /// Outbox events deleted after `delivery.retention_h`, none still needed by a delivery.
+    pub events_pruned: u64,
 }
 
 /// Bounds of one sweep round.
@@ -59,6 +65,8 @@ pub struct SweepLimits {
     pub idempotency_retention: chrono::Duration,
     pub qualifying_window: chrono::Duration,
     pub tier_grace: chrono::Duration,
+    /// `None` when delivered rows and events are kept forever (`delivery.retention_h = 0`).
+    pub delivery_retention: Option<Retention>,
 }
 
 impl SweepLimits {
@@ -71,8 +79,22 @@ impl SweepLimits {
                 config.ledger.qualifying_window_days,
             )),
             tier_grace: chrono::Duration::days(i64::from(config.ledger.tier_grace_days)),
+            delivery_retention: delivery_retention(config),
         }
     }
+}
+
+/// `delivery.retention_h` as the pruning's bounds, batched like every sweep.
+fn delivery_retention(config: &crate::config::Config) -> Option<Retention> {
+    let hours = i64::try_from(config.delivery.retention_h)
+        .ok()
+        .filter(|h| *h > 0)?;
+    let margin_ms = i64::try_from(config.delivery.fanout_margin_ms).unwrap_or(i64::MAX);
+    Some(Retention {
+        keep: chrono::Duration::hours(hours),
+        fanout_margin: chrono::Duration::milliseconds(margin_ms),
+        batch: config.jobs.batch_size,
+    })
 }
 
 impl SweepReport {
@@ -283,6 +305,10 @@ impl Db {
         let window = limits.qualifying_window;
         let (members_aged, tiers_downgraded) =
             self.sweep_qualifying(region, &limits, ladder).await?;
+        let pruned = match limits.delivery_retention {
+            Some(retention) => self.prune_deliveries(region, retention).await?,
+            None => Pruned::default(),
+        };
         Ok(SweepReport {
             holds_expired: self.expire_holds(region, batch).await?,
             reviews_expired: self.expire_reviews(region, batch).await?,
@@ -294,6 +320,8 @@ impl Db {
             members_aged,
             tiers_downgraded,
             expiry_notices: self.notice_expiring_lots(region, batch).await?,
+            deliveries_pruned: pruned.deliveries,
+            events_pruned: pruned.events,
         })
     }
 

@@ -9,6 +9,7 @@ mod checkout;
 mod concurrency;
 mod database_tls;
 mod delivery;
+mod delivery_pruning;
 mod delivery_restart;
 mod erasure;
 mod events;
