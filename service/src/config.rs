@@ -267,6 +267,14 @@ pub struct DeliveryConfig {
     pub retention_h: u64,
 }
 
+impl DeliveryConfig {
+    /// [`DeliveryConfig::fanout_margin_ms`] as a duration (the dispatcher's fan-out and the
+    /// sweep's pruning must agree on it).
+    pub fn fanout_margin(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(i64::try_from(self.fanout_margin_ms).unwrap_or(i64::MAX))
+    }
+}
+
 /// Longest delivery retention: ten years.
 pub const MAX_DELIVERY_RETENTION_H: u64 = 10 * 365 * 24;
 
@@ -730,5 +738,7 @@ mod tests {
     #[test]
     fn out_of_range_settings_are_refused() {
         assert!(load_toml("out-of-range", "[database]\npool_size = 0\n").is_err());
+        let retention = "[delivery]\nretention_h = 87601\n";
+        assert!(load_toml("retention-out-of-range", retention).is_err());
     }
 }

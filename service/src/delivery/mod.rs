@@ -85,7 +85,7 @@ impl Dispatcher {
             return Ok(0);
         }
         let batch = self.config.batch_size;
-        let margin = chrono::Duration::milliseconds(ms(self.config.fanout_margin_ms));
+        let margin = self.config.fanout_margin();
         self.db
             .fan_out(&self.region, &partners.subscriptions, batch, margin)
             .await?;

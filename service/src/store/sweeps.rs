@@ -89,10 +89,9 @@ fn delivery_retention(config: &crate::config::Config) -> Option<Retention> {
     let hours = i64::try_from(config.delivery.retention_h)
         .ok()
         .filter(|h| *h > 0)?;
-    let margin_ms = i64::try_from(config.delivery.fanout_margin_ms).unwrap_or(i64::MAX);
     Some(Retention {
         keep: chrono::Duration::hours(hours),
-        fanout_margin: chrono::Duration::milliseconds(margin_ms),
+        fanout_margin: config.delivery.fanout_margin(),
         batch: config.jobs.batch_size,
     })
 }
