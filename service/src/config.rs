@@ -257,7 +257,26 @@ pub struct DeliveryConfig {
     /// Test and local only: also deliver to `http://127.0.0.1:`/`localhost` URLs. `serve`
     /// refuses it outside `--demo`; the CRD only ever publishes https URLs.
     pub allow_loopback_http: bool,
+    /// Extra trust anchors (a PEM bundle) for subscription endpoints, on top of the public
+    /// roots: a company's own event gateway behind a private CA. A missing file, or one
+    /// without a certificate that parses, stops the service at start.
+    pub ca_file: Option<PathBuf>,
+    /// How long delivered rows and fully delivered outbox events are kept before the sweep
+    /// deletes them (0 = kept forever). Pending and dead deliveries, and the events they
+    /// need, are never deleted.
+    pub retention_h: u64,
 }
+
+impl DeliveryConfig {
+    /// [`DeliveryConfig::fanout_margin_ms`] as a duration (the dispatcher's fan-out and the
+    /// sweep's pruning must agree on it).
+    pub fn fanout_margin(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(i64::try_from(self.fanout_margin_ms).unwrap_or(i64::MAX))
+    }
+}
+
+/// Longest delivery retention: ten years.
+pub const MAX_DELIVERY_RETENTION_H: u64 = 10 * 365 * 24;
 
 /// Longest webhook timestamp tolerance: an hour.
 pub const MAX_WEBHOOK_TOLERANCE_S: u64 = 3600;
@@ -418,6 +437,8 @@ impl Default for Config {
                 fanout_margin_ms: 60_000,
                 max_retry_after_s: 3_600,
                 allow_loopback_http: false,
+                ca_file: None,
+                retention_h: 7 * 24,
             },
             log_format: LogFormat::Pretty,
             #[cfg(feature = "chaos-hooks")]
@@ -502,6 +523,11 @@ impl Config {
             return Err(ConfigError(
                 "delivery.batch_size must be 1..=10000 and delivery.concurrency 1..=256".into(),
             ));
+        }
+        if d.retention_h > MAX_DELIVERY_RETENTION_H {
+            return Err(ConfigError(format!(
+                "delivery.retention_h must be at most {MAX_DELIVERY_RETENTION_H}"
+            )));
         }
         let http = &self.http;
         if http.header_read_timeout_ms == 0
@@ -712,5 +738,7 @@ mod tests {
     #[test]
     fn out_of_range_settings_are_refused() {
         assert!(load_toml("out-of-range", "[database]\npool_size = 0\n").is_err());
+        let retention = "[delivery]\nretention_h = 87601\n";
+        assert!(load_toml("retention-out-of-range", retention).is_err());
     }
 }

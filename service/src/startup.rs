@@ -64,14 +64,15 @@ impl Application {
             config: Arc::new(config),
             auth: Arc::new(auth),
         };
-        spawn_jobs(&state);
-        Dispatcher::new(
+        // Built before any job starts, so that a bad `delivery.ca_file` stops the start cleanly.
+        let dispatcher = Dispatcher::new(
             state.db.acting_as(Actor::job("delivery")),
             state.partners.clone(),
             state.config.region.clone(),
             state.config.delivery.clone(),
-        )
-        .spawn();
+        )?;
+        spawn_jobs(&state);
+        dispatcher.spawn();
         let listener = TcpListener::bind(state.config.listen).await?;
         let router = app(state.clone());
         Ok(Self {

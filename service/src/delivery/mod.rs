@@ -4,6 +4,7 @@
 //! and sends each in a task of its own, bounded by `delivery.concurrency`; each attempt's
 //! outcome is judged by the Partner's `retryPolicy` (`domain::delivery`) and recorded.
 
+mod client;
 mod sender;
 
 use std::collections::HashMap;
@@ -36,14 +37,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(db: Db, partners: PartnerDirectory, region: String, config: DeliveryConfig) -> Self {
-        let http = reqwest::Client::builder()
-            // A receiver's redirect is not followed: the subscription names the URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("the TLS backend initialises");
+    /// Fails when `delivery.ca_file` is missing or holds no certificate that parses.
+    pub fn new(
+        db: Db,
+        partners: PartnerDirectory,
+        region: String,
+        config: DeliveryConfig,
+    ) -> anyhow::Result<Self> {
+        let http = client::http_client(config.ca_file.as_deref())?;
         let in_flight = Arc::new(Semaphore::new(config.concurrency));
-        Self {
+        Ok(Self {
             db,
             partners,
             region,
@@ -51,7 +54,7 @@ impl Dispatcher {
             http,
             owner: Uuid::new_v4(),
             in_flight,
-        }
+        })
     }
 
     /// Runs rounds every `delivery.poll_ms` until the process ends; failures are logged and
@@ -82,7 +85,7 @@ impl Dispatcher {
             return Ok(0);
         }
         let batch = self.config.batch_size;
-        let margin = chrono::Duration::milliseconds(ms(self.config.fanout_margin_ms));
+        let margin = self.config.fanout_margin();
         self.db
             .fan_out(&self.region, &partners.subscriptions, batch, margin)
             .await?;

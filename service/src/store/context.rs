@@ -73,6 +73,18 @@ pub(super) async fn region_row(tx: &Tx<'_>, region: &str) -> Result<(RegionRow, 
     Ok((me, row.get(2)))
 }
 
+/// What `read` reads, read in the same round trip as this region's row; `None` when this
+/// region may commit nothing (it is fenced), so a job's unit returns without writing.
+pub(super) async fn unless_fenced<T>(
+    tx: &Tx<'_>,
+    region: &str,
+    read: impl Future<Output = Result<T>>,
+) -> Result<Option<T>> {
+    let (me, value) = tokio::join!(region_row(tx, region), read);
+    let ((me, _epoch), value) = settle_pair(me, value)?;
+    Ok(me.may_commit().then_some(value))
+}
+
 /// Refuses with 421 (and the endpoint that does serve the member) when this instance may not
 /// serve a member of `member_group` homed in a region served by `serving` at `endpoint`.
 pub(super) fn check_serves(

@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "leaderboard_live_index",
         include_str!("../../migrations/0015_leaderboard_live_index.sql"),
     ),
+    (
+        16,
+        "delivery_retention",
+        include_str!("../../migrations/0016_delivery_retention.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen; returns how many were applied.

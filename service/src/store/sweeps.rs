@@ -1,5 +1,6 @@
 //! Background sweeps: hold expiry, lot expiry, vesting of pending points, ageing of
-//! qualifying points with the tier review, and pruning of idempotency records.
+//! qualifying points with the tier review, pruning of idempotency records, and pruning of
+//! delivered webhook deliveries and their outbox events (`store::delivery`).
 //!
 //! Each sweep picks candidates with a plain read, then handles one member per SERIALIZABLE
 //! transaction that re-reads the rows it changes. Two replicas running the same sweep at once
@@ -18,10 +19,11 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::context::{member_ctx, region_row};
+use super::context::{member_ctx, unless_fenced};
+use super::delivery::{Pruned, Retention};
 use super::ledger::{Deltas, Draft, EntryKind};
 use super::lots::{self, Allocation};
-use super::tx::{Tx, settle_pair};
+use super::tx::Tx;
 use super::{Db, now_micros, tiers};
 use crate::domain::rules::TierLadder;
 use crate::error::{Error, Result};
@@ -50,6 +52,10 @@ pub struct SweepReport {
     pub tiers_downgraded: u64,
     /// "Points expiring in 30, 7 and 1 days" events written.
     pub expiry_notices: u64,
+    /// Delivered webhook deliveries deleted after `delivery.retention_h`.
+    pub deliveries_pruned: u64,
+    /// Outbox events deleted after `delivery.retention_h`, none still needed by a delivery.
+    pub events_pruned: u64,
 }
 
 /// Bounds of one sweep round.
@@ -59,6 +65,8 @@ pub struct SweepLimits {
     pub idempotency_retention: chrono::Duration,
     pub qualifying_window: chrono::Duration,
     pub tier_grace: chrono::Duration,
+    /// `None` when delivered rows and events are kept forever (`delivery.retention_h = 0`).
+    pub delivery_retention: Option<Retention>,
 }
 
 impl SweepLimits {
@@ -71,8 +79,21 @@ impl SweepLimits {
                 config.ledger.qualifying_window_days,
             )),
             tier_grace: chrono::Duration::days(i64::from(config.ledger.tier_grace_days)),
+            delivery_retention: delivery_retention(config),
         }
     }
+}
+
+/// `delivery.retention_h` as the pruning's bounds, batched like every sweep.
+fn delivery_retention(config: &crate::config::Config) -> Option<Retention> {
+    let hours = i64::try_from(config.delivery.retention_h)
+        .ok()
+        .filter(|h| *h > 0)?;
+    Some(Retention {
+        keep: chrono::Duration::hours(hours),
+        fanout_margin: config.delivery.fanout_margin(),
+        batch: config.jobs.batch_size,
+    })
 }
 
 impl SweepReport {
@@ -246,7 +267,7 @@ async fn age_member(
 /// this region's row in the same round trip as the candidates, and a fenced region deletes
 /// nothing (ADR 0004).
 async fn prune_unit(tx: &Tx<'_>, region: &str, before: DateTime<Utc>, batch: i64) -> Result<u64> {
-    let (me, rows) = tokio::join!(region_row(tx, region), async {
+    let candidates = async {
         tx.query(
             "SELECT key FROM idempotency_keys WHERE created_at < $1 \
              AND home_region IN (SELECT name FROM regions WHERE served_by = $3) \
@@ -254,9 +275,11 @@ async fn prune_unit(tx: &Tx<'_>, region: &str, before: DateTime<Utc>, batch: i64
             &[&before, &batch, &region],
         )
         .await
-    });
-    let ((me, _epoch), rows) = settle_pair(me, rows)?;
-    if !me.may_commit() || rows.is_empty() {
+    };
+    let Some(rows) = unless_fenced(tx, region, candidates).await? else {
+        return Ok(0);
+    };
+    if rows.is_empty() {
         return Ok(0);
     }
     let keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
@@ -281,6 +304,10 @@ impl Db {
         let window = limits.qualifying_window;
         let (members_aged, tiers_downgraded) =
             self.sweep_qualifying(region, &limits, ladder).await?;
+        let pruned = match limits.delivery_retention {
+            Some(retention) => self.prune_deliveries(region, retention).await?,
+            None => Pruned::default(),
+        };
         Ok(SweepReport {
             holds_expired: self.expire_holds(region, batch).await?,
             reviews_expired: self.expire_reviews(region, batch).await?,
@@ -292,6 +319,8 @@ impl Db {
             members_aged,
             tiers_downgraded,
             expiry_notices: self.notice_expiring_lots(region, batch).await?,
+            deliveries_pruned: pruned.deliveries,
+            events_pruned: pruned.events,
         })
     }
 

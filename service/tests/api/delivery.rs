@@ -61,7 +61,7 @@ async fn wait_state(app: &TestApp, event_id: &str, state: &str) -> (String, i32,
 
 /// A new member homed in this instance's region (France: eu-west-1). Bruno is homed in
 /// eu-central-1, whose events only that region's dispatcher sends.
-async fn enrol_here(app: &TestApp, external_id: &str) -> Uuid {
+pub async fn enrol_here(app: &TestApp, external_id: &str) -> Uuid {
     let res = app
         .post(
             "/v1/members",

@@ -114,6 +114,8 @@ fn swept(holds: u64, expired: u64, vested: u64, aged: u64, pruned: u64) -> Value
         "tiers_downgraded": 0,
         "reviews_expired": 0,
         "expiry_notices": 0,
+        "deliveries_pruned": 0,
+        "events_pruned": 0,
     })
 }
 

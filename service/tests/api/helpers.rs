@@ -40,7 +40,8 @@ pub fn issuer() -> &'static DevIssuer {
     })
 }
 
-fn jwks_file() -> std::path::PathBuf {
+/// Where the test issuer's key set is written (a service process reads it).
+pub fn jwks_file() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("loyalty-test-jwks-{}.json", std::process::id()))
 }
 

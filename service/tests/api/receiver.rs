@@ -1,6 +1,7 @@
 //! A partner's webhook receiver for the delivery tests: a real axum server on 127.0.0.1:0
 //! that records every request as it arrives (when, its Standard Webhooks headers, its body)
-//! and answers as the test's script says, per event and attempt.
+//! and answers as the test's script says, per event and attempt. Plain http here; over https
+//! in `tls_receiver`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,15 +49,18 @@ pub struct Call {
 /// The script: what to answer to `attempt` of `event`.
 type Script = dyn Fn(&Value, usize) -> Reply + Send + Sync;
 
+/// Every request so far, in arrival order.
+pub type Calls = Arc<Mutex<Vec<Call>>>;
+
 #[derive(Clone)]
 struct Shared {
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Calls,
     script: Arc<Script>,
 }
 
 pub struct Receiver {
     pub url: String,
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Calls,
 }
 
 async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -98,19 +102,32 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     }
 }
 
+/// The receiver's routes (`POST /hooks`), answering by `script`, and where they record.
+pub fn recording(
+    script: impl Fn(&Value, usize) -> Reply + Send + Sync + 'static,
+) -> (axum::Router, Calls) {
+    let calls = Calls::default();
+    let shared = Shared {
+        calls: calls.clone(),
+        script: Arc::new(script),
+    };
+    let router = axum::Router::new()
+        .route("/hooks", axum::routing::post(receive))
+        .with_state(shared);
+    (router, calls)
+}
+
 impl Receiver {
     pub async fn start(script: impl Fn(&Value, usize) -> Reply + Send + Sync + 'static) -> Self {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let shared = Shared {
-            calls: calls.clone(),
-            script: Arc::new(script),
-        };
-        let router = axum::Router::new()
-            .route("/hooks", axum::routing::post(receive))
-            .with_state(shared);
+        let (router, calls) = recording(script);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hooks", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, calls }
+    }
+
+    /// A receiver served elsewhere (over https) at `url`, recording into `calls`.
+    pub fn serving(url: String, calls: Calls) -> Self {
         Self { url, calls }
     }
 
@@ -120,7 +137,19 @@ impl Receiver {
 
     /// Waits (up to 30 s) until `done` holds for the calls so far, and returns them.
     pub async fn wait_for(&self, what: &str, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        for _ in 0..3_000 {
+        self.wait_for_within(what, Duration::from_secs(30), done)
+            .await
+    }
+
+    /// Waits up to `deadline` until `done` holds for the calls so far, and returns them.
+    pub async fn wait_for_within(
+        &self,
+        what: &str,
+        deadline: Duration,
+        done: impl Fn(&[Call]) -> bool,
+    ) -> Vec<Call> {
+        let polls = deadline.as_millis() / 10;
+        for _ in 0..polls {
             let calls = self.calls();
             if done(&calls) {
                 return calls;
@@ -174,6 +203,39 @@ pub struct Subscribed {
     pub config: Config,
 }
 
+/// Publishes partner `AF` under `policy` the way the operator does, with a subscription
+/// `hooks` of every event type to `url`, and mounts its secret in a new directory. Returns
+/// the directory (`partners.secrets_dir`) and the secret.
+pub async fn subscribe(
+    db_url: &str,
+    policy: RetryPolicy,
+    url: &str,
+) -> (std::path::PathBuf, SigningSecret) {
+    let dir = std::env::temp_dir().join(format!("loyalty-delivery-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = SigningSecret::generate();
+    std::fs::write(dir.join("AF.hooks"), secret.to_text()).unwrap();
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut row = air_france("not-checked".to_owned());
+    row.retry_policy = policy;
+    publish(&client, &row, ("partners", "air-france"))
+        .await
+        .unwrap();
+    let subscription = Subscription {
+        partner_code: "AF".to_owned(),
+        name: "hooks".to_owned(),
+        url: url.to_owned(),
+        event_types: Vec::new(),
+        secret_sha256: "not-checked".to_owned(),
+        subscribed_at: Utc::now(),
+    };
+    publish_subscription(&client, &subscription).await.unwrap();
+    (dir, secret)
+}
+
 /// The test configuration of a delivering instance on `dir`'s secrets.
 pub fn delivering_config(dir: &std::path::Path) -> Config {
     let mut config = test_config();
@@ -201,28 +263,7 @@ pub async fn spawn_subscribed_with(
 ) -> Subscribed {
     let db_url = fresh_database().await;
     let receiver = Receiver::start(script).await;
-    let dir = std::env::temp_dir().join(format!("loyalty-delivery-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = SigningSecret::generate();
-    std::fs::write(dir.join("AF.hooks"), secret.to_text()).unwrap();
-    let (client, conn) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut row = air_france("not-checked".to_owned());
-    row.retry_policy = policy;
-    publish(&client, &row, ("partners", "air-france"))
-        .await
-        .unwrap();
-    let subscription = Subscription {
-        partner_code: "AF".to_owned(),
-        name: "hooks".to_owned(),
-        url: receiver.url.clone(),
-        event_types: Vec::new(),
-        secret_sha256: "not-checked".to_owned(),
-        subscribed_at: Utc::now(),
-    };
-    publish_subscription(&client, &subscription).await.unwrap();
+    let (dir, secret) = subscribe(&db_url, policy, &receiver.url).await;
     let config = delivering_config(&dir);
     let mut own = config.clone();
     if !dispatching {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::super::context::region_row;
-use super::super::tx::{Tx, params, settle_pair};
+use super::super::context::unless_fenced;
+use super::super::tx::{Tx, params};
 use super::super::{Db, now_micros};
 use super::DeliveryKey;
 use crate::error::Result;
@@ -66,13 +66,10 @@ async fn claim_unit(
     batch: i64,
 ) -> Result<Vec<Claimed>> {
     let now = now_micros();
-    let (me, rows) = tokio::join!(region_row(tx, region), async {
-        tx.query(DUE, &[&now, &region, &batch]).await
-    });
-    let ((me, _epoch), rows) = settle_pair(me, rows)?;
-    if !me.may_commit() {
+    let due = async { tx.query(DUE, &[&now, &region, &batch]).await };
+    let Some(rows) = unless_fenced(tx, region, due).await? else {
         return Ok(Vec::new());
-    }
+    };
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let key = DeliveryKey {

@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::super::context::region_row;
-use super::super::tx::{Tx, params, settle_pair};
+use super::super::context::unless_fenced;
+use super::super::tx::{Tx, params};
 use super::super::{Db, now_micros};
 use super::{RoundLimits, Subscription};
 use crate::error::Result;
@@ -34,18 +34,17 @@ async fn fan_out_unit(
     home: &str,
     limits: RoundLimits,
 ) -> Result<u64> {
-    let (me, cursor) = tokio::join!(region_row(tx, region), async {
+    let cursor = async {
         tx.query_opt(
             "SELECT fanned_out_until FROM delivery_cursors \
              WHERE partner_code = $1 AND subscription = $2 AND home_region = $3",
             &[&sub.partner_code, &sub.name, &home],
         )
         .await
-    });
-    let ((me, _epoch), cursor) = settle_pair(me, cursor)?;
-    if !me.may_commit() {
+    };
+    let Some(cursor) = unless_fenced(tx, region, cursor).await? else {
         return Ok(0);
-    }
+    };
     let from: DateTime<Utc> = cursor.map_or(sub.subscribed_at, |r| r.get(0));
     let lower = from - limits.fanout_margin;
     let types = sub.full_types();

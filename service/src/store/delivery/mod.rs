@@ -1,7 +1,7 @@
 //! The delivery of outbox events to webhook subscriptions (docs/events.md, ADR 0020): the
 //! subscriptions the operator publishes, the fan-out of events into one `deliveries` row per
-//! (subscription, event), the leased claim of due deliveries, the record of each attempt, and
-//! the dead letters with their replay.
+//! (subscription, event), the leased claim of due deliveries, the record of each attempt, the
+//! dead letters with their replay, and the pruning of what was delivered.
 //!
 //! Every unit is one SERIALIZABLE transaction through [`Db::serializable`](super::Db), like
 //! the sweeps: two replicas claiming the same delivery conflict, one re-runs and finds the
@@ -12,6 +12,7 @@
 mod claim;
 mod dead_letters;
 mod fanout;
+mod prune;
 mod subscriptions;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 pub use claim::{Claimed, Recorded};
 pub use dead_letters::{DeadLetter, DeadLetters, DeliveryGauges, MAX_DEAD_LETTERS_PAGE, Replayed};
+pub use prune::{Pruned, Retention};
 pub use subscriptions::{Subscription, load as load_subscriptions, publish_subscription};
 
 /// A delivery's key: one event for one subscription.
