@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lays out the root filesystem of a distroless-like image in DIR: the release BINARY at
-# /BINARY_NAME, the shared libraries it loads (from ldd: glibc, libgcc_s, the loader), the CA
+# Lays out the root filesystem of a distroless-like image in DIR: the release BINARY (debug
+# sections stripped) at /BINARY_NAME, the shared libraries it loads (from ldd: glibc, libgcc_s, the loader), the CA
 # bundle for TLS, and /etc/passwd and /etc/group naming the non-root user 65532. No shell, no
 # package manager: the binary is the only program in the image.
 #
@@ -15,6 +15,9 @@ rm -rf "$dir"
 mkdir -p "$dir/etc/ssl/certs" "$dir/tmp"
 chmod 1777 "$dir/tmp"
 install -m 0755 "$binary" "$dir/$(basename "$binary")"
+# The release profile keeps line tables for profiling on the build host; the image needs no
+# debug sections (the symbol table stays, so a backtrace still names functions).
+strip --strip-debug "$dir/$(basename "$binary")"
 
 # Every library the dynamic loader resolves, and the loader itself, at the same paths.
 ldd "$binary" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
