@@ -63,6 +63,9 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
     /// How long a request waits for a pooled connection before it is refused.
     pub pool_wait_ms: u64,
+    /// Connections shared by the balance reads of concurrent requests, beside the pool
+    /// (`store::readers`); about one per database core. 0 sends them through the pool.
+    pub read_connections: usize,
     /// Where the embedded PostgreSQL keeps its data between runs.
     pub embedded_data_dir: PathBuf,
 }
@@ -367,6 +370,7 @@ impl Default for Config {
                 url: None,
                 pool_size: 8,
                 pool_wait_ms: 2_000,
+                read_connections: 2,
                 embedded_data_dir: PathBuf::from(".data/pg"),
             },
             ledger: LedgerConfig {
@@ -474,6 +478,11 @@ impl Config {
         if db.pool_size == 0 || db.pool_size > MAX_POOL_SIZE {
             return Err(ConfigError(format!(
                 "database.pool_size must be 1..={MAX_POOL_SIZE}"
+            )));
+        }
+        if db.read_connections > MAX_POOL_SIZE {
+            return Err(ConfigError(format!(
+                "database.read_connections must be 0..={MAX_POOL_SIZE}"
             )));
         }
         if self.ledger.lot_expiry_days == 0 {

@@ -23,7 +23,7 @@ use crate::domain::Actor;
 use crate::metrics::Metrics;
 use crate::partners::PartnerDirectory;
 use crate::routes::ApiError;
-use crate::routes::{AppState, MAX_BODY_BYTES, router};
+use crate::routes::{AppState, MAX_BODY_BYTES, Shared, router};
 use crate::store::rank_bands::Rebuilt;
 use crate::store::sweeps::SweepLimits;
 use crate::store::{Db, ProgrammeCache, migrate};
@@ -45,7 +45,9 @@ impl Application {
         let pool_wait = Duration::from_millis(config.database.pool_wait_ms);
         let db = Db::connect(database_url, config.database.pool_size, pool_wait, metrics)?;
         let (keyring, digest_keys) = crate::crypto::files::service_keys(&config.crypto)?;
-        let db = chaos_hooks(db, &config).with_keys(Some(keyring), digest_keys);
+        let db = chaos_hooks(db, &config)
+            .with_keys(Some(keyring), digest_keys)
+            .with_read_connections(config.database.read_connections);
         {
             let client = db.conn().await?;
             migrate::run(&client).await?;
@@ -57,13 +59,13 @@ impl Application {
             .poll(&*db.conn().await?, &config.partners.secrets_dir)
             .await?;
         let auth = Auth::from_config(&config.auth, &config.limits).await?;
-        let state = AppState {
+        let state = AppState::from(Shared {
             db,
             programme,
             partners,
             config: Arc::new(config),
             auth: Arc::new(auth),
-        };
+        });
         // Built before any job starts, so that a bad `delivery.ca_file` stops the start cleanly.
         let dispatcher = Dispatcher::new(
             state.db.acting_as(Actor::job("delivery")),

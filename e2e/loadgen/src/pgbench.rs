@@ -21,6 +21,11 @@ pub const MAX_TRIES: u32 = 16;
 /// Marks a script statement the service does not send (see the scripts' header).
 pub const HELPER_MARK: &str = "/* bench helper */";
 
+/// A dataset member's id computed from its number `:k` inside a statement (see dataset.rs),
+/// where the service binds the id as a parameter: the drift test reads it as one.
+pub const MEMBER_EXPR: &str =
+    "('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint), 12, '0'))::uuid";
+
 /// The scripts, by scenario name.
 pub const SCRIPTS: &[(&str, &str)] = &[
     (
@@ -257,7 +262,7 @@ pub fn latency_from_logs(dir: &Path) -> Result<Latency> {
 
 /// The SQL statements of a script the service must send too: every SQL line (backslash
 /// commands and comments skipped) not marked [`HELPER_MARK`], without its terminator, with
-/// each `:variable` replaced by `?`.
+/// each `:variable` and each [`MEMBER_EXPR`] replaced by `?`.
 pub fn service_statements(script: &str) -> Vec<String> {
     script
         .lines()
@@ -271,7 +276,7 @@ pub fn service_statements(script: &str) -> Vec<String> {
                 .or_else(|| l.strip_suffix("\\aset"))
                 .unwrap_or(l)
                 .trim_end();
-            normalise_placeholders(l, ':')
+            normalise_placeholders(&l.replace(MEMBER_EXPR, ":mid"), ':')
         })
         .collect()
 }

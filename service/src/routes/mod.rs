@@ -48,9 +48,14 @@ use crate::store::{Committed, Db, EarnWindows, IdemRequest, ProgrammeCache};
 /// Largest request body accepted; every v1 body is far smaller.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. Every middleware layer and the handler take their own
+/// copy of the state for each request, so a clone is one reference count (the fields
+/// themselves hold a dozen `Arc`s and the digest verifier's key id).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub db: Db,
     pub programme: ProgrammeCache,
     pub partners: PartnerDirectory,
@@ -58,7 +63,21 @@ pub struct AppState {
     pub auth: Arc<Auth>,
 }
 
-impl AppState {
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Shared {
     pub fn region(&self) -> &str {
         &self.config.region
     }

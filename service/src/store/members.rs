@@ -5,6 +5,7 @@ use deadpool_postgres::ClientWrapper;
 use loyalty_crds::common::Tier;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio_postgres::types::ToSql;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -302,27 +303,20 @@ impl Db {
             .open(self.keyring()?)
     }
 
-    /// One statement, one round trip: the balance read is the hottest path.
+    /// One statement, one round trip: the balance read is the hottest path. It goes through
+    /// the shared read connections when the pool has them (`store::readers`).
     pub async fn balance(&self, region: &str, member_id: Uuid) -> Result<BalanceView> {
-        let client = self.conn().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT m.residency_group, home.served_by, srv.endpoint, m.tier, \
-                        b.available, b.pending, b.held, b.lifetime, b.qualifying, \
-                        (SELECT COALESCE(SUM(l.remaining), 0)::BIGINT FROM lots l \
-                          WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at < $3), \
-                        (SELECT state FROM regions WHERE name = $2), \
-                        (SELECT residency_group FROM regions WHERE name = $2) \
-                 FROM members m JOIN balances b ON b.member_id = m.id \
-                 JOIN regions home ON home.name = m.home_region \
-                 JOIN regions srv ON srv.name = home.served_by WHERE m.id = $1",
-            )
-            .await?;
         let soon = Utc::now() + Duration::days(EXPIRING_SOON_DAYS);
-        let row = client
-            .query_opt(&stmt, &[&member_id, &region, &soon])
-            .await?
-            .ok_or(Refusal::MemberNotFound)?;
+        let params: [&(dyn ToSql + Sync); 3] = [&member_id, &region, &soon];
+        let row = match self.readers() {
+            Some(readers) => readers.query_opt(BALANCE_READ, &params).await?,
+            None => {
+                let client = self.conn().await?;
+                let stmt = client.prepare_cached(BALANCE_READ).await?;
+                client.query_opt(&stmt, &params).await?
+            }
+        };
+        let row = row.ok_or(Refusal::MemberNotFound)?;
         let me = region_from(row.get(10), row.get(11), region)?;
         let group: String = row.get(0);
         check_serves(&me, &group, row.get(1), row.get(2))?;
@@ -339,6 +333,17 @@ impl Db {
         })
     }
 }
+
+/// The balance read's statement (see [`Db::balance`]).
+const BALANCE_READ: &str = "SELECT m.residency_group, home.served_by, srv.endpoint, m.tier, \
+        b.available, b.pending, b.held, b.lifetime, b.qualifying, \
+        (SELECT COALESCE(SUM(l.remaining), 0)::BIGINT FROM lots l \
+          WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at < $3), \
+        (SELECT state FROM regions WHERE name = $2), \
+        (SELECT residency_group FROM regions WHERE name = $2) \
+ FROM members m JOIN balances b ON b.member_id = m.id \
+ JOIN regions home ON home.name = m.home_region \
+ JOIN regions srv ON srv.name = home.served_by WHERE m.id = $1";
 
 /// This region's row as readiness and the region-scoped reads see it.
 #[derive(Debug, Clone)]

@@ -33,6 +33,7 @@ mod partner_bonus;
 pub mod partners;
 mod programme;
 pub mod rank_bands;
+mod readers;
 mod redeem;
 mod redemption;
 pub mod seed;

@@ -28,6 +28,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
+use super::readers::Readers;
 use crate::crypto::{DigestKeys, Keyring};
 use crate::domain::Actor;
 use crate::error::{Error, Result};
@@ -44,6 +45,8 @@ const IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 5_000;
 /// In-process lock stripes that queue concurrent requests for one member (see [`Db::member_lock`]).
 const MEMBER_LOCK_STRIPES: usize = 1024;
 const _: () = assert!(MEMBER_LOCK_STRIPES.is_power_of_two());
+/// Shared read connections of a pool until the configuration says otherwise.
+const DEFAULT_READERS: usize = 2;
 /// In-process lock stripes for campaign budgets (see [`Db::campaign_lock_keys`]).
 const CAMPAIGN_LOCK_STRIPES: usize = 64;
 
@@ -74,8 +77,10 @@ pub struct Db {
     actor: Option<Arc<Actor>>,
     /// What seals and opens members' personal fields (see [`Db::with_keys`]).
     keyring: Option<Keyring>,
-    /// What signs and verifies the chain-head digests.
-    digest_keys: DigestKeys,
+    /// What signs and verifies the chain-head digests (shared: a `Db` is cloned per write).
+    digest_keys: Arc<DigestKeys>,
+    /// The connections balance reads share; `None` sends them through the pool.
+    readers: Option<Arc<Readers>>,
 }
 
 /// Outcome of one attempt, as the retry loop sees it.
@@ -99,6 +104,7 @@ impl Db {
             pg_config.get_options().unwrap_or_default()
         );
         pg_config.options(options.trim());
+        let readers = Readers::new(pg_config.clone(), tls.clone(), DEFAULT_READERS);
         let manager = Manager::from_config(
             pg_config,
             tls,
@@ -126,7 +132,8 @@ impl Db {
             enforce_fence: true,
             actor: None,
             keyring: None,
-            digest_keys: DigestKeys::default(),
+            digest_keys: Arc::default(),
+            readers: Some(Arc::new(readers)),
         })
     }
 
@@ -135,7 +142,7 @@ impl Db {
     pub fn with_keys(self, keyring: Option<Keyring>, digest_keys: DigestKeys) -> Self {
         Self {
             keyring,
-            digest_keys,
+            digest_keys: Arc::new(digest_keys),
             ..self
         }
     }
@@ -145,6 +152,21 @@ impl Db {
         self.keyring.as_ref().ok_or_else(|| {
             Error::Invariant("this pool was built without the personal-data keys".into())
         })
+    }
+
+    /// This pool, with `connections` connections shared by balance reads (0: none, the reads
+    /// take pooled connections).
+    pub fn with_read_connections(self, connections: usize) -> Self {
+        let readers = match (&self.readers, connections) {
+            (_, 0) | (None, _) => None,
+            (Some(readers), n) => Some(Arc::new(readers.resized(n))),
+        };
+        Self { readers, ..self }
+    }
+
+    /// The shared read connections, if this pool has them.
+    pub(super) fn readers(&self) -> Option<&Readers> {
+        self.readers.as_deref()
     }
 
     pub fn digest_keys(&self) -> &DigestKeys {

@@ -28,6 +28,7 @@ mod process;
 mod receiver;
 mod replicas;
 mod rules;
+mod shared_reads;
 mod social;
 mod statement;
 mod tls_receiver;
