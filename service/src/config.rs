@@ -52,6 +52,9 @@ pub struct ChaosConfig {
     pub skip_fence_check: bool,
 }
 
+/// `database.read_connections` unless configured: one per core of the 2-core benchmark database.
+pub const DEFAULT_READ_CONNECTIONS: usize = 2;
+
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -370,7 +373,7 @@ impl Default for Config {
                 url: None,
                 pool_size: 8,
                 pool_wait_ms: 2_000,
-                read_connections: 2,
+                read_connections: DEFAULT_READ_CONNECTIONS,
                 embedded_data_dir: PathBuf::from(".data/pg"),
             },
             ledger: LedgerConfig {

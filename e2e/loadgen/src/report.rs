@@ -540,9 +540,10 @@ const METHOD: &str = "\
 - The write scripts also carry one extra \"bench helper\" query per transaction: pgbench variables cannot hold a uuid \
   computed locally. Both make pgbench's figure an underestimate of the raw limit (the ratios an overestimate). The read \
   script computes the member id inside its statement instead, for a random member every transaction as the generator \
-  picks them (until 2026-12-02 it kept one member for 32 transactions on average, which read hot pages). pgbench cannot bind NULL either, so NULL parameters are sent as values of the same type. Scripts \
-  retry serialization failures (`--max-tries=16`) without backoff; the service backs off with jitter and queues requests \
-  for one member in process, which is why it can beat pgbench on contended scripts.
+  picks them (until 2026-12-02 it kept one member for 32 transactions on average, which read hot pages). pgbench \
+  cannot bind NULL either, so NULL parameters are sent as values of the same type. Scripts retry serialization \
+  failures (`--max-tries=16`) without backoff; the service backs off with jitter and queues requests for one member in \
+  process, which is why it can beat pgbench on contended scripts.
 - Durability `Fast` means `fsync=off, synchronous_commit=off, full_page_writes=off` for the service and pgbench alike \
   (set by `ALTER SYSTEM` on a server started with PostgreSQL's defaults): the headline tables measure CPU and round trips, \
   not this VM's disk (fdatasync ≈ 2.3 ms here). The \"Durable commits\" section repeats the closed-loop scenarios and the \

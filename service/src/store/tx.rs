@@ -29,6 +29,7 @@ use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
 use super::readers::Readers;
+use crate::config::DEFAULT_READ_CONNECTIONS;
 use crate::crypto::{DigestKeys, Keyring};
 use crate::domain::Actor;
 use crate::error::{Error, Result};
@@ -45,8 +46,6 @@ const IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 5_000;
 /// In-process lock stripes that queue concurrent requests for one member (see [`Db::member_lock`]).
 const MEMBER_LOCK_STRIPES: usize = 1024;
 const _: () = assert!(MEMBER_LOCK_STRIPES.is_power_of_two());
-/// Shared read connections of a pool until the configuration says otherwise.
-const DEFAULT_READERS: usize = 2;
 /// In-process lock stripes for campaign budgets (see [`Db::campaign_lock_keys`]).
 const CAMPAIGN_LOCK_STRIPES: usize = 64;
 
@@ -104,7 +103,7 @@ impl Db {
             pg_config.get_options().unwrap_or_default()
         );
         pg_config.options(options.trim());
-        let readers = Readers::new(pg_config.clone(), tls.clone(), DEFAULT_READERS);
+        let readers = Readers::new(pg_config.clone(), tls.clone(), DEFAULT_READ_CONNECTIONS);
         let manager = Manager::from_config(
             pg_config,
             tls,
