@@ -2,11 +2,12 @@
 //! residency, and the member's balance row.
 
 use loyalty_crds::common::Tier;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::tx::{Tx, settle_pair};
 use crate::domain::{Refusal, parse_tier};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A member's balance as read at the start of a transaction and updated in memory as
 /// entries are appended; written back once by [`MemberCtx::write_balance`](super::ledger).
@@ -85,6 +86,51 @@ pub(super) async fn unless_fenced<T>(
     Ok(me.may_commit().then_some(value))
 }
 
+impl RegionRow {
+    /// This region's row from columns read beside other data (`NULL` when the region is not
+    /// declared).
+    pub fn from_columns(
+        state: Option<String>,
+        residency_group: Option<String>,
+        region: &str,
+        enforce_fence: bool,
+    ) -> Result<Self> {
+        match (state, residency_group) {
+            (Some(state), Some(residency_group)) => Ok(RegionRow {
+                state,
+                residency_group,
+                enforce_fence,
+            }),
+            _ => Err(Refusal::RegionUnknown {
+                region: region.to_owned(),
+            }
+            .into()),
+        }
+    }
+
+    /// Whether this instance may serve a member of `member_group` now.
+    pub fn serves(&self, member_group: &str) -> bool {
+        self.may_commit() && self.residency_group == member_group
+    }
+}
+
+/// Where the members homed in a region (`$1`) are served: the serving region and its
+/// endpoint. Read only when refusing, so the hot reads need not join `regions` twice.
+pub(super) const SERVED_AT: &str = "SELECT srv.name, srv.endpoint FROM regions home \
+     JOIN regions srv ON srv.name = home.served_by WHERE home.name = $1";
+
+/// The 421 refusal for a member homed in `home_region`, from what [`SERVED_AT`] read.
+pub(super) fn wrong_region(home_region: &str, served_at: Option<Row>) -> Error {
+    match served_at {
+        Some(row) => Refusal::WrongRegion {
+            serving: row.get(0),
+            endpoint: row.get(1),
+        }
+        .into(),
+        None => Error::Invariant(format!("home region {home_region} is not declared")),
+    }
+}
+
 /// Refuses with 421 (and the endpoint that does serve the member) when this instance may not
 /// serve a member of `member_group` homed in a region served by `serving` at `endpoint`.
 pub(super) fn check_serves(
@@ -93,7 +139,7 @@ pub(super) fn check_serves(
     serving: &str,
     endpoint: &str,
 ) -> Result<()> {
-    if me.may_commit() && me.residency_group == member_group {
+    if me.serves(member_group) {
         return Ok(());
     }
     Err(Refusal::WrongRegion {
@@ -103,6 +149,14 @@ pub(super) fn check_serves(
     .into())
 }
 
+/// The member, their balance row (locked) and this region's fence row, in one statement.
+/// `FOR UPDATE` only reduces contention between instances; SERIALIZABLE gives correctness.
+const MEMBER_CTX: &str = "SELECT m.home_region, m.residency_group, m.tier, \
+        b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash, \
+        r.state AS region_state, r.residency_group AS region_group, r.epoch AS region_epoch \
+ FROM members m JOIN balances b ON b.member_id = m.id LEFT JOIN regions r ON r.name = $2 \
+ WHERE m.id = $1 AND m.erased_at IS NULL FOR UPDATE OF b";
+
 /// Reads and checks the fence and residency, then locks and reads the member's balance.
 /// An erased member is not found: nothing more is written for them (ADR 0021).
 ///
@@ -110,42 +164,32 @@ pub(super) fn check_serves(
 /// operator fences this region concurrently, this transaction and the fence conflict and
 /// cannot both be ordered as if this write came after the fence (ADR 0004).
 pub async fn member_ctx(tx: &Tx<'_>, region: &str, member_id: Uuid) -> Result<MemberCtx> {
-    // FOR UPDATE only reduces contention between instances; SERIALIZABLE gives correctness.
-    // Both reads go out together: one round trip.
-    let (me, row) = tokio::join!(region_row(tx, region), async {
-        tx.query_opt(
-            "SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, \
-                    b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash \
-             FROM members m \
-             JOIN regions home ON home.name = m.home_region \
-             JOIN regions srv ON srv.name = home.served_by \
-             JOIN balances b ON b.member_id = m.id \
-             WHERE m.id = $1 AND m.erased_at IS NULL \
-             FOR UPDATE OF b",
-            &[&member_id],
-        ).await
-    });
-    let ((me, epoch), row) = settle_pair(me, row)?;
-    let row = row.ok_or(Refusal::MemberNotFound)?;
+    let row = tx
+        .query_opt(MEMBER_CTX, &[&member_id, &region])
+        .await?
+        .ok_or(Refusal::MemberNotFound)?;
+    let me = RegionRow::from_columns(row.get(10), row.get(11), region, tx.enforces_fence())?;
+    let home_region: String = row.get(0);
     let group: String = row.get(1);
-    let serving: String = row.get(3);
-    let endpoint: String = row.get(4);
-    check_serves(&me, &group, &serving, &endpoint)?;
+    if !me.serves(&group) {
+        let served_at = tx.query_opt(SERVED_AT, &[&home_region]).await?;
+        return Err(wrong_region(&home_region, served_at));
+    }
     Ok(MemberCtx {
         member_id,
-        home_region: row.get(0),
+        home_region,
         residency_group: group,
         tier: parse_tier(row.get::<_, &str>(2))?,
         region: region.to_owned(),
-        epoch,
+        epoch: row.get(12),
         balance: Balance {
-            available: row.get(5),
-            pending: row.get(6),
-            held: row.get(7),
-            lifetime: row.get(8),
-            qualifying: row.get(9),
-            last_seq: row.get(10),
-            last_hash: row.get(11),
+            available: row.get(3),
+            pending: row.get(4),
+            held: row.get(5),
+            lifetime: row.get(6),
+            qualifying: row.get(7),
+            last_seq: row.get(8),
+            last_hash: row.get(9),
         },
     })
 }

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::context::{RegionRow, check_serves, region_row};
+use super::context::{RegionRow, SERVED_AT, check_serves, region_row, wrong_region};
 use super::idempotency::Outcome;
 use super::keys::{self, PROFILE_COLUMNS, Profile, SealedProfile, StoredProfile};
 use super::ledger::genesis_hash;
@@ -99,20 +99,6 @@ pub struct BalanceView {
     /// Points of lots expiring within the next 30 days.
     pub expiring_soon: i64,
     pub expiring_soon_days: i64,
-}
-
-fn region_from(state: Option<String>, group: Option<String>, region: &str) -> Result<RegionRow> {
-    match (state, group) {
-        (Some(state), Some(residency_group)) => Ok(RegionRow {
-            state,
-            residency_group,
-            enforce_fence: true,
-        }),
-        _ => Err(Refusal::RegionUnknown {
-            region: region.to_owned(),
-        }
-        .into()),
-    }
 }
 
 /// Queues the new member's data key, member row and balance row.
@@ -257,7 +243,7 @@ pub(super) async fn member_on(
         .query_opt(&stmt, &[&member_id, &region])
         .await?
         .ok_or(Refusal::MemberNotFound)?;
-    let me = region_from(row.get(7), row.get(8), region)?;
+    let me = RegionRow::from_columns(row.get(7), row.get(8), region, true)?;
     let group: String = row.get(1);
     check_serves(&me, &group, row.get(5), row.get(6))?;
     let view = MemberView {
@@ -308,42 +294,38 @@ impl Db {
     pub async fn balance(&self, region: &str, member_id: Uuid) -> Result<BalanceView> {
         let soon = Utc::now() + Duration::days(EXPIRING_SOON_DAYS);
         let params: [&(dyn ToSql + Sync); 3] = [&member_id, &region, &soon];
-        let row = match self.readers() {
-            Some(readers) => readers.query_opt(BALANCE_READ, &params).await?,
-            None => {
-                let client = self.conn().await?;
-                let stmt = client.prepare_cached(BALANCE_READ).await?;
-                client.query_opt(&stmt, &params).await?
-            }
-        };
-        let row = row.ok_or(Refusal::MemberNotFound)?;
-        let me = region_from(row.get(10), row.get(11), region)?;
-        let group: String = row.get(0);
-        check_serves(&me, &group, row.get(1), row.get(2))?;
+        let row = self
+            .read_opt(BALANCE_READ, &params)
+            .await?
+            .ok_or(Refusal::MemberNotFound)?;
+        let me = RegionRow::from_columns(row.get(8), row.get(9), region, true)?;
+        let (group, home_region): (String, String) = (row.get(0), row.get(10));
+        if !me.serves(&group) {
+            let served_at = self.read_opt(SERVED_AT, &[&home_region]).await?;
+            return Err(wrong_region(&home_region, served_at));
+        }
         Ok(BalanceView {
             member_id,
-            tier: parse_tier(row.get::<_, &str>(3))?,
-            available: row.get(4),
-            pending: row.get(5),
-            held: row.get(6),
-            lifetime: row.get(7),
-            qualifying: row.get(8),
-            expiring_soon: row.get(9),
+            tier: parse_tier(row.get::<_, &str>(1))?,
+            available: row.get(2),
+            pending: row.get(3),
+            held: row.get(4),
+            lifetime: row.get(5),
+            qualifying: row.get(6),
+            expiring_soon: row.get(7),
             expiring_soon_days: EXPIRING_SOON_DAYS,
         })
     }
 }
 
 /// The balance read's statement (see [`Db::balance`]).
-const BALANCE_READ: &str = "SELECT m.residency_group, home.served_by, srv.endpoint, m.tier, \
+const BALANCE_READ: &str = "SELECT m.residency_group, m.tier, \
         b.available, b.pending, b.held, b.lifetime, b.qualifying, \
         (SELECT COALESCE(SUM(l.remaining), 0)::BIGINT FROM lots l \
           WHERE l.member_id = m.id AND l.remaining > 0 AND l.expires_at < $3), \
         (SELECT state FROM regions WHERE name = $2), \
-        (SELECT residency_group FROM regions WHERE name = $2) \
- FROM members m JOIN balances b ON b.member_id = m.id \
- JOIN regions home ON home.name = m.home_region \
- JOIN regions srv ON srv.name = home.served_by WHERE m.id = $1";
+        (SELECT residency_group FROM regions WHERE name = $2), m.home_region \
+ FROM members m JOIN balances b ON b.member_id = m.id WHERE m.id = $1";
 
 /// This region's row as readiness and the region-scoped reads see it.
 #[derive(Debug, Clone)]

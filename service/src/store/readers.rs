@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Row, Statement};
 
+use super::Db;
 use crate::error::Result;
 
 /// How the shared connections show in `pg_stat_activity`.
@@ -114,5 +115,22 @@ impl Open {
             .expect("not poisoned")
             .insert(sql, statement.clone());
         Ok(statement)
+    }
+}
+
+impl Db {
+    /// Runs one statement that needs no transaction: on a shared read connection when there
+    /// are any, else on a pooled one.
+    pub(super) async fn read_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        if let Some(readers) = self.readers() {
+            return readers.query_opt(sql, params).await;
+        }
+        let client = self.conn().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_opt(&statement, params).await?)
     }
 }

@@ -1,4 +1,4 @@
--- Kept in step with the service by e2e/loadgen/tests/drift.rs: every statement here not
+-- Kept in step with the service by e2e/loadgen/tests/smoke.rs: every statement here not
 -- marked "bench helper" must appear verbatim in service/src/store/*.rs, with the service's
 -- $N parameters written as pgbench :variables. Variables given with -D by the driver:
 -- members, kmin, lotj, region, source, soon, now, expires, epoch, nil, hash, details, resp,
@@ -7,7 +7,7 @@
 -- the member id (ids are deterministic: see dataset.rs) and fresh uuids; that extra round trip
 -- is the only statement the service does not send. pgbench cannot bind NULL, so the service's
 -- NULL parameters (hold_id, source, vests_at) are sent as values of the same type.
--- A direct redemption of one point (Db::redeem): idempotency lookup, fence, member, lots to
+-- A direct redemption of one point (Db::redeem): idempotency lookup, member with the fence, lots to
 -- consume, lot update, ledger entry, balance, idempotency record. The hot-member run is this
 -- script with every client on member 0 (-D kmin=0 -D members=0 -D lotj=0).
 \set k random(:kmin, :members)
@@ -18,9 +18,8 @@ SELECT /* bench helper */ ('0b000000-0000-4000-8000-' || lpad(to_hex(:k::bigint)
 \startpipeline
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT request_hash, response FROM idempotency_keys WHERE key = :ref;
-SELECT state, residency_group, epoch FROM regions WHERE name = :region;
 \endpipeline
-SELECT m.home_region, m.residency_group, m.tier, home.served_by, srv.endpoint, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash FROM members m JOIN regions home ON home.name = m.home_region JOIN regions srv ON srv.name = home.served_by JOIN balances b ON b.member_id = m.id WHERE m.id = :mid AND m.erased_at IS NULL FOR UPDATE OF b \gset
+SELECT m.home_region, m.residency_group, m.tier, b.available, b.pending, b.held, b.lifetime, b.qualifying, b.last_seq, b.last_hash, r.state AS region_state, r.residency_group AS region_group, r.epoch AS region_epoch FROM members m JOIN balances b ON b.member_id = m.id LEFT JOIN regions r ON r.name = :region WHERE m.id = :mid AND m.erased_at IS NULL FOR UPDATE OF b \gset
 SELECT id, remaining, expires_at FROM lots WHERE member_id = :mid AND remaining > 0 AND vests_at IS NULL AND (expires_at, id) > (:epoch, :nil) ORDER BY expires_at, id LIMIT :batch \aset
 \set seq :last_seq + 1
 \set avail :available - 1
