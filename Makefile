@@ -61,10 +61,10 @@ chaos-smoke: chaos-build ## The two-minute chaos smoke: kill a region, and prove
 	cargo test -p loyalty-chaos --test chaos -- --nocapture
 
 chaos: chaos-build ## Every chaos scenario on a fresh local topology; writes docs/chaos.md, docs/chaos.json, docs/chaos.svg (<30 min)
-	target/debug/loyalty-chaos report --out docs
+	$(CARGO_TARGET_DIR)/debug/loyalty-chaos report --out docs
 
 sandbox: chaos-build ## Three regions, the stand-in and the operator, left running; prints the kubeconfig and URLs
-	target/debug/loyalty-chaos up --keep
+	$(CARGO_TARGET_DIR)/debug/loyalty-chaos up --keep
 
 images: ## Build and check the service and operator images with buildah (ghcr.io/example/loyalty-service:0.1.0, …-operator:0.1.0)
 	cargo build --release -p loyalty-service --no-default-features

@@ -32,7 +32,7 @@ base="http://127.0.0.1:$port"
 LOYALTY_DATABASE__EMBEDDED_DATA_DIR="$work/pg" LOYALTY_AUTH__DEMO_DIR="$work/auth" LOYALTY_LISTEN="127.0.0.1:$port" \
   LOYALTY_JOBS__INTERVAL_MS=0 LOYALTY_LIMITS__MEMBER__PER_SECOND=0 \
   LOYALTY_LIMITS__ADMIN__PER_SECOND=0 LOYALTY_LIMITS__SUPPORT__PER_SECOND=0 LOYALTY_LOG_FORMAT=json \
-  target/debug/loyalty-service serve --demo >"$work/service.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/debug/loyalty-service" serve --demo >"$work/service.log" 2>&1 &
 service=$!
 
 stop() {
